@@ -1,0 +1,53 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: help setup run test test-fast lint format bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the pinned dependencies (torch first)
+
+run: setup  ## run the whole pipeline on the embedded demo site (dvc repro)
+	$(BIN)/dvc repro
+	@echo "Done: reports/report.html; compare runs with: $(BIN)/mlflow ui"
+
+test: setup  ## run the whole test suite, slow end-to-end tests included
+	$(BIN)/python -m pytest
+
+test-fast: setup  ## the test suite without the slow end-to-end tests
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup  ## ruff format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup  ## run every benchmark in bench/ (figures in reports/bench/<name>.json)
+	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+lock: setup  ## re-resolve requirements.lock from the installed environment
+	{ echo "# Exact versions of every package, resolved on Python 3.11 / Linux x86-64 (CPU torch)."; \
+	  echo "# \`make setup\` installs torch==2.13.0 first, then this file. Regenerate with \`make lock\`."; \
+	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v "^pip==" | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.lock
+
+clean:  ## remove the virtual environment and caches (not data, models or the MLflow store)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,22 @@
+"""Shared entry-point plumbing: clean one-line errors instead of tracebacks for bad input."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from pipeline.config import ParamsError
+from pipeline.jsonl import DataError
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a stage's ``main``; bad params or data exit with status 2 and a clear message."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for name in ("lightning.pytorch", "lightning.fabric"):  # they print through their own handler
+        logging.getLogger(name).propagate = False
+    try:
+        main()
+    except (ParamsError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,214 @@
+"""Typed, validated view of ``params.yaml``.
+
+Every stage calls :func:`load_params` first, so a misspelt key, a wrong type or an
+unknown architecture stops the run before any work starts, with a message that
+names the key and, where there is a fixed set, the allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.models.registry import ARCHITECTURES
+
+PARAMS_FILE = Path("params.yaml")
+STEMMERS = ("light", "isri", "snowball", "none")
+
+
+class ParamsError(ValueError):
+    """``params.yaml`` is missing, unreadable or invalid."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseParams(Section):
+    seed: int = Field(42, description="Seed for splits, weight init and data order.")
+    deterministic: bool = Field(True, description="Use deterministic algorithms (Lightning `deterministic`).")
+    raw_dir: str = Field("data/raw", description="Where the scrape stage writes JSON lines.")
+    processed_dir: str = Field("data/processed", description="Where the preprocess stage writes splits.")
+    models_dir: str = Field("models", description="One sub-folder per architecture.")
+    reports_dir: str = Field("reports", description="Metrics, evaluations and the report.")
+    mlflow_tracking_uri: str = Field(
+        "sqlite:///mlflow.db", description="MLflow store; the default is what a plain `mlflow ui` opens."
+    )
+    mlflow_experiment: str = Field("arabic-reviews", description="MLflow experiment name.")
+
+
+class ScrapeParams(Section):
+    site: Literal["demo", "urls"] = Field(
+        "demo", description="`demo`: build and serve the embedded demo site; `urls`: crawl `start_urls`."
+    )
+    start_urls: list[str] = Field(default_factory=list, description="Seed URLs when `site: urls`.")
+    allowed_domains: list[str] = Field(
+        default_factory=list, description="Domains to stay on; empty = the start URLs' hosts."
+    )
+    max_pages: int = Field(0, ge=0, description="Stop after this many responses (0 = no limit).")
+    max_depth: int = Field(0, ge=0, description="Maximum link depth from a start URL (0 = no limit).")
+    concurrency: int = Field(8, ge=1, description="Concurrent requests, total and per domain.")
+    download_delay: float = Field(0.0, ge=0, description="Seconds between requests to one domain.")
+    obey_robots: bool = Field(True, description="Respect robots.txt.")
+    user_agent: str = Field("arabic-ml-pipeline (+https://example.invalid/bot)", description="User-Agent.")
+    timeout_s: float = Field(20.0, gt=0, description="Download timeout per request, seconds.")
+    text_selectors: list[str] = Field(
+        default_factory=lambda: ['[itemprop="reviewBody"]', "article .review-body", "article"],
+        description="CSS selectors tried in order for the document text.",
+    )
+
+    @model_validator(mode="after")
+    def _urls_needed(self) -> ScrapeParams:
+        if self.site == "urls" and not self.start_urls:
+            raise ValueError("scrape.start_urls must list at least one URL when scrape.site is 'urls'")
+        for url in self.start_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"scrape.start_urls: {url!r} is not an http(s) URL")
+        return self
+
+
+class NormalizeParams(Section):
+    strip_diacritics: bool = Field(True, description="Remove tashkeel (harakat, tanween, shadda, sukun).")
+    strip_tatweel: bool = Field(True, description="Remove the tatweel (kashida) character.")
+    unify_alef: bool = Field(True, description="Map أ إ آ ٱ to ا.")
+    unify_ya: bool = Field(True, description="Map alef maqsura ى to ي.")
+    unify_ta_marbuta: bool = Field(True, description="Map ة to ه.")
+    collapse_elongation: bool = Field(True, description="Reduce a letter repeated 3+ times to one.")
+    arabic_digits: bool = Field(True, description="Map Arabic-Indic digits to 0-9.")
+
+
+class BinsParams(Section):
+    edges: list[float] = Field(
+        default_factory=lambda: [4.0, 7.0],
+        description="Increasing score thresholds in (0, 10): class i holds edges[i-1] <= score < edges[i].",
+    )
+    labels: list[str] = Field(
+        default_factory=lambda: ["negative", "neutral", "positive"],
+        description="One label per class, lowest scores first (len(edges) + 1 labels).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BinsParams:
+        if len(self.labels) != len(self.edges) + 1:
+            raise ValueError(
+                f"preprocess.bins.labels needs {len(self.edges) + 1} labels for {len(self.edges)} edges, "
+                f"got {len(self.labels)}"
+            )
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError(f"preprocess.bins.edges must be strictly increasing, got {self.edges}")
+        if any(not 0 < e < 10 for e in self.edges):
+            raise ValueError(f"preprocess.bins.edges must lie strictly between 0 and 10, got {self.edges}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"preprocess.bins.labels must be unique, got {self.labels}")
+        return self
+
+
+class SplitParams(Section):
+    val: float = Field(0.15, gt=0, lt=0.5, description="Fraction of each class for validation.")
+    test: float = Field(0.15, gt=0, lt=0.5, description="Fraction of each class for test.")
+
+
+class PreprocessParams(Section):
+    normalize: NormalizeParams = Field(default_factory=NormalizeParams, description="Normalisation switches.")
+    remove_stopwords: bool = Field(True, description="Drop stopwords (negations are always kept).")
+    stemmer: Literal["light", "isri", "snowball", "none"] = Field("light", description="Stemming algorithm.")
+    min_token_freq: int = Field(2, ge=1, description="Minimum train-split count for a vocabulary entry.")
+    max_vocab_size: int = Field(20000, ge=10, description="Vocabulary cap, specials included.")
+    bins: BinsParams = Field(default_factory=BinsParams, description="Score discretisation into classes.")
+    split: SplitParams = Field(default_factory=SplitParams, description="Stratified split fractions.")
+
+
+class TrainParams(Section):
+    architectures: list[str] = Field(
+        default_factory=lambda: ["lstm", "gru"], description="Architectures to train, one DVC stage each."
+    )
+    max_epochs: int = Field(15, ge=1, description="Upper bound on epochs.")
+    patience: int = Field(4, ge=1, description="Early-stopping patience on val/f1_macro, in epochs.")
+    batch_size: int = Field(32, ge=1, description="Training batch size.")
+    lr: float = Field(3e-3, gt=0, description="Adam learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="Adam weight decay.")
+    embedding_dim: int = Field(64, ge=1, description="Token embedding size.")
+    hidden_dim: int = Field(64, ge=1, description="Recurrent hidden size (per direction).")
+    num_layers: int = Field(1, ge=1, description="Stacked recurrent layers.")
+    dropout: float = Field(0.3, ge=0, lt=1, description="Dropout before the classifier head.")
+    pooling: Literal["last", "mean", "max"] = Field("mean", description="How token states become one vector.")
+    max_length: int = Field(200, ge=1, description="Tokens kept per document (the rest is cut).")
+    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip (0 = off).")
+    accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="Lightning accelerator.")
+    limit_train_batches: float = Field(1.0, gt=0, le=1, description="Fraction of train batches per epoch.")
+
+    @field_validator("architectures")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one architecture")
+        for name in value:
+            if name not in ARCHITECTURES:
+                raise ValueError(f"unknown architecture {name!r}; allowed: {', '.join(sorted(ARCHITECTURES))}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists an architecture twice: {value}")
+        return value
+
+
+class EvaluateParams(Section):
+    batch_size: int = Field(64, ge=1, description="Batch size for test-set inference.")
+    examples: int = Field(5, ge=0, description="Test documents kept per architecture for the report.")
+
+
+class ReportParams(Section):
+    title: str = Field("Arabic review classifiers", description="Title of the report.")
+
+
+class Params(Section):
+    base: BaseParams = Field(default_factory=BaseParams)
+    scrape: ScrapeParams = Field(default_factory=ScrapeParams)
+    preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    report: ReportParams = Field(default_factory=ReportParams)
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid params ({err.error_count()} problem(s)):"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            parent = e["loc"][:-1]
+            model: Any = Params
+            for part in parent:
+                field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
+                model = field.annotation if field is not None else None
+            allowed = ", ".join(model.model_fields) if hasattr(model, "model_fields") else "?"
+            msg = f"unknown key; allowed keys here: {allowed}"
+        elif isinstance(e.get("input"), str | int | float | bool) and "got" not in msg:
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"  - {key or '<root>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_params(data: Any, source: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise :class:`ParamsError` naming each bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ParamsError(_format_error(source, err)) from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: file not found (run from the repository root)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(data, str(path))

@@ -1,0 +1,119 @@
+"""Stage **evaluate**: test-set metrics for every trained architecture.
+
+Loads each ``<models_dir>/<arch>/best.ckpt`` (the best validation checkpoint), predicts
+the test split and writes ``<reports_dir>/eval/<arch>.json`` (accuracy, macro-F1,
+per-class precision/recall/F1, confusion matrix, examples) and the headline
+``<reports_dir>/metrics.json`` that ``dvc metrics show`` reads. Test metrics are added
+to each architecture's MLflow training run, so one run per architecture holds both.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pipeline import cli
+from pipeline.config import Params, load_params
+from pipeline.jsonl import DataError, read_json, write_json
+from pipeline.tracking import setup_mlflow
+
+log = logging.getLogger("evaluate")
+
+
+def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class P/R/F1/support and the confusion matrix (rows = truth)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    ids = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    return {
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "f1_macro": round(float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)), 4),
+        "per_class": {
+            lab: {
+                "precision": round(float(p[i]), 4),
+                "recall": round(float(r[i]), 4),
+                "f1": round(float(f[i]), 4),
+                "support": int(s[i]),
+            }
+            for i, lab in enumerate(labels)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+    }
+
+
+def predict(ckpt: Path, params: Params) -> tuple[list[int], list[int], list[list[float]], list[dict]]:
+    import torch
+
+    from pipeline.training.data import ReviewDataModule
+    from pipeline.training.module import ClassifierModule
+
+    model = ClassifierModule.load_from_checkpoint(ckpt, map_location="cpu")
+    model.eval()
+    tp = model.tp
+    dm = ReviewDataModule(params.base.processed_dir, tp.batch_size, tp.max_length, params.evaluate.batch_size)
+    y_true, y_pred, probs = [], [], []
+    with torch.inference_mode():
+        for batch in dm.test_dataloader():
+            p = torch.softmax(model(batch["ids"], batch["lengths"]), dim=-1)
+            probs.extend(p.tolist())
+            y_pred.extend(p.argmax(-1).tolist())
+            y_true.extend(batch["labels"].tolist())
+    return y_true, y_pred, probs, dm.split("test").rows
+
+
+def evaluate(params: Params) -> dict[str, dict[str, float]]:
+    base = params.base
+    labels = read_json(Path(base.processed_dir) / "classes.json")["labels"]
+    reports = Path(base.reports_dir)
+    headline: dict[str, dict[str, float]] = {}
+    setup_mlflow(base)
+    import mlflow
+
+    for arch in params.train.architectures:
+        model_dir = Path(base.models_dir) / arch
+        ckpt = model_dir / "best.ckpt"
+        if not ckpt.is_file():
+            raise DataError(f"{ckpt}: no checkpoint (run `dvc repro train@{arch}` first)")
+        run = read_json(model_dir / "run.json")
+        y_true, y_pred, probs, rows = predict(ckpt, params)
+        metrics = classification_metrics(y_true, y_pred, labels)
+        examples = [
+            {
+                "url": r["url"],
+                "text": r["text"][:400],
+                "true": labels[t],
+                "pred": labels[p],
+                "confidence": round(max(pr), 4),
+            }
+            for r, t, p, pr in list(zip(rows, y_true, y_pred, probs, strict=True))[: params.evaluate.examples]
+        ]
+        result = {
+            "arch": arch,
+            "test_documents": len(y_true),
+            "labels": labels,
+            **metrics,
+            "mlflow_run_id": run.get("mlflow_run_id"),
+            "examples": examples,
+        }
+        path = reports / "eval" / f"{arch}.json"
+        write_json(path, result)
+        headline[arch] = {"accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
+        run_id = run.get("mlflow_run_id")
+        if run_id:
+            with mlflow.start_run(run_id=run_id):
+                mlflow.log_metrics({"test/accuracy": metrics["accuracy"], "test/f1_macro": metrics["f1_macro"]})
+                mlflow.log_artifact(str(path))
+                mlflow.set_tag("evaluated", "true")
+        log.info("%s: test accuracy %.4f, macro-F1 %.4f", arch, metrics["accuracy"], metrics["f1_macro"])
+    write_json(reports / "metrics.json", headline)
+    return headline
+
+
+def main() -> None:
+    evaluate(load_params())
+
+
+if __name__ == "__main__":
+    cli.run(main)

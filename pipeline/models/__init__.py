@@ -1,0 +1,1 @@
+"""Architecture registry and the networks behind it."""

@@ -1,0 +1,1 @@
+"""Arabic text processing: normalisation, tokenisation, stopwords, stemming, vocabulary."""

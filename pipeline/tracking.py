@@ -1,0 +1,67 @@
+"""Run provenance (git commit, versions) and MLflow helpers: one store for the whole repo."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+
+from pipeline.config import BaseParams
+
+PACKAGES = ("torch", "lightning", "torchmetrics", "mlflow", "dvc", "scrapy", "numpy", "scikit-learn")
+
+
+def git_commit() -> str:
+    """The current commit (with ``-dirty`` if the tree has changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def provenance(seed: int) -> dict[str, object]:
+    return {"seed": seed, "git_commit": git_commit(), "versions": versions()}
+
+
+def provenance_tags(seed: int) -> dict[str, str]:
+    """Flat MLflow tags: ``git_commit``, ``seed`` and ``version.<package>``."""
+    prov = provenance(seed)
+    tags = {"git_commit": str(prov["git_commit"]), "seed": str(seed)}
+    tags.update({f"version.{k}": v for k, v in prov["versions"].items()})  # type: ignore[union-attr]
+    return tags
+
+
+def setup_mlflow(base: BaseParams) -> str:
+    """Point MLflow at the repo's store and experiment; return the experiment id."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or base.mlflow_tracking_uri
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.set_experiment(base.mlflow_experiment)
+    return experiment.experiment_id
+
+
+def tracking_uri(base: BaseParams) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or base.mlflow_tracking_uri

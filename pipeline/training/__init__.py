@@ -1,0 +1,1 @@
+"""Lightning data and model modules shared by training, evaluation and tuning."""

@@ -1,0 +1,63 @@
+"""Token-id datasets over the preprocess stage's split files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from pipeline.jsonl import read_jsonl
+from pipeline.text.vocab import Vocab
+
+
+class EncodedSplit(Dataset):
+    """One split as (ids, label) pairs, cut to ``max_length`` tokens."""
+
+    def __init__(self, path: Path, vocab: Vocab, max_length: int) -> None:
+        self.rows = list(read_jsonl(path))
+        self.ids = [vocab.encode(r["tokens"][:max_length]) or [1] for r in self.rows]
+        self.labels = [int(r["label"]) for r in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int]:
+        return self.ids[i], self.labels[i]
+
+
+def collate(batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
+    lengths = torch.tensor([len(ids) for ids, _ in batch])
+    padded = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
+    for i, (ids, _) in enumerate(batch):
+        padded[i, : len(ids)] = torch.tensor(ids)
+    return {"ids": padded, "lengths": lengths, "labels": torch.tensor([y for _, y in batch])}
+
+
+class ReviewDataModule(L.LightningDataModule):
+    """train/val/test loaders from ``processed_dir``; the vocabulary is the train-only one."""
+
+    def __init__(self, processed_dir: str, batch_size: int, max_length: int, eval_batch_size: int = 64) -> None:
+        super().__init__()
+        self.dir = Path(processed_dir)
+        self.batch_size, self.eval_batch_size, self.max_length = batch_size, eval_batch_size, max_length
+        self.vocab = Vocab.load(self.dir / "vocab.json")
+        self.splits: dict[str, EncodedSplit] = {}
+
+    def split(self, name: str) -> EncodedSplit:
+        if name not in self.splits:
+            self.splits[name] = EncodedSplit(self.dir / f"{name}.jsonl", self.vocab, self.max_length)
+        return self.splits[name]
+
+    def _loader(self, name: str, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(self.split(name), batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.eval_batch_size)
