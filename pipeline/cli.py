@@ -10,6 +10,10 @@ from pipeline.config import ParamsError
 from pipeline.jsonl import DataError
 
 
+class StageError(RuntimeError):
+    """A stage could not produce its outputs (for example a crawl that found nothing)."""
+
+
 def run(main: Callable[[], None]) -> None:
     """Run a stage's ``main``; bad params or data exit with status 2 and a clear message."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -17,6 +21,6 @@ def run(main: Callable[[], None]) -> None:
         logging.getLogger(name).propagate = False
     try:
         main()
-    except (ParamsError, DataError) as err:
+    except (ParamsError, DataError, StageError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -80,10 +80,16 @@ def scrape(params: Params) -> dict[str, Any]:
     else:
         stats = crawl(sp.start_urls, sp.allowed_domains, sp, partial)
     elapsed = time.perf_counter() - started
-    if not partial.exists():
-        raise RuntimeError(f"the crawl wrote no output ({partial}); see the Scrapy log above")
-    partial.replace(raw_dir / OUTPUT_NAME)
     items = stats.get("item_scraped_count", 0)
+    if not items or not partial.exists():
+        partial.unlink(missing_ok=True)
+        raise cli.StageError(
+            f"the crawl produced no items (finish reason: {stats.get('finish_reason')}, "
+            f"{stats.get('downloader/exception_count', 0)} download errors); check scrape.start_urls and "
+            f"the site's markup. {raw_dir / OUTPUT_NAME} was left as it was (under DVC, `dvc checkout scrape` "
+            "restores the last good crawl)."
+        )
+    partial.replace(raw_dir / OUTPUT_NAME)
     pages = stats.get("response_received_count", 0)
     summary = {
         "site": sp.site,
@@ -96,8 +102,6 @@ def scrape(params: Params) -> dict[str, Any]:
     }
     write_json(Path(params.base.reports_dir) / "scrape_stats.json", summary)
     log.info("%d items from %d pages in %.1f s (%s)", items, pages, elapsed, summary["finish_reason"])
-    if items == 0:
-        raise RuntimeError("the crawl produced no items; check scrape.start_urls and the site's markup")
     return summary
 
 

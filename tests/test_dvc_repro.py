@@ -1,0 +1,130 @@
+"""End to end: a copy of the repo, the real `dvc repro` on a few demo pages, a real MLflow server."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, write_params
+
+pytestmark = pytest.mark.slow
+OVERRIDES = {"scrape.max_pages": 90, "train.max_epochs": 2, "train.patience": 2}
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true", PYTHONPATH=str(REPO))
+    return env
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The repo's files (as git would commit them) in a fresh git repo, with tiny params."""
+    proj = tmp_path_factory.mktemp("e2e") / "proj"
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():
+            (proj / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, proj / rel)
+    for stale in ("dvc.lock", "reports/metrics.json"):
+        (proj / stale).unlink(missing_ok=True)
+    write_params(proj / "params.yaml", OVERRIDES)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        subprocess.run(cmd, cwd=proj, check=True)
+    proc = _run([str(Path(sys.executable).parent / "dvc"), "repro"], proj)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return proj
+
+
+def _dvc(proj: Path, *args: str) -> subprocess.CompletedProcess:
+    return _run([str(Path(sys.executable).parent / "dvc"), *args], proj, timeout=300)
+
+
+def test_repro_produces_every_stage_output(project):
+    for rel in ("data/raw/docs.jsonl", "data/processed/train.jsonl", "data/processed/vocab.json",
+                "models/lstm/best.ckpt", "models/gru/run.json", "reports/eval/gru.json", "reports/report.html",
+                "reports/report.md", "reports/scrape_stats.json", "dvc.lock"):
+        assert (project / rel).is_file(), rel
+    raw = (project / "data/raw/docs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert 30 <= len(raw) < 90  # max_pages honoured
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert set(metrics) == {"lstm", "gru"}
+    shown = json.loads(_dvc(project, "metrics", "show", "--json").stdout)
+    assert "lstm" in json.dumps(shown) and "f1_macro" in json.dumps(shown)
+
+
+def test_second_repro_runs_nothing(project):
+    before = {p: p.stat().st_mtime_ns for p in (project / "models").rglob("*") if p.is_file()}
+    proc = _dvc(project, "repro")
+    assert proc.returncode == 0
+    assert "Running stage" not in proc.stdout and "up to date" in proc.stdout
+    assert before == {p: p.stat().st_mtime_ns for p in (project / "models").rglob("*") if p.is_file()}
+
+
+def test_changing_a_train_param_reruns_only_train_and_what_follows(project):
+    write_params(project / "params.yaml", {**OVERRIDES, "train.lr": 0.001})
+    try:
+        proc = _dvc(project, "repro", "--dry")
+        assert proc.returncode == 0, proc.stderr
+        ran = {line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage")}
+        assert ran == {"train@lstm", "train@gru", "evaluate", "report"}
+    finally:
+        write_params(project / "params.yaml", OVERRIDES)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlflow_server_shows_one_run_per_architecture(project):
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
+         f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=project, env={**_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
+        exp = client.get_experiment_by_name("arabic-reviews")
+        runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+        assert {"train-lstm", "train-gru"} <= set(runs)
+        for arch in ("lstm", "gru"):
+            run = runs[f"train-{arch}"]
+            record = json.loads((project / "models" / arch / "run.json").read_text())
+            assert run.info.run_id == record["mlflow_run_id"]
+            assert "test/f1_macro" in run.data.metrics and "val/f1_macro" in run.data.metrics
+            assert run.data.tags["git_commit"] != "unknown" and run.data.tags["arch"] == arch
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
