@@ -34,8 +34,13 @@ def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.Completed
 def project(tmp_path_factory) -> Path:
     """The repo's files (as git would commit them) in a fresh git repo, with tiny params."""
     proj = tmp_path_factory.mktemp("e2e") / "proj"
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split("\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for rel in filter(None, listed):
         src = REPO / rel
         if src.is_file():
@@ -44,8 +49,11 @@ def project(tmp_path_factory) -> Path:
     for stale in ("dvc.lock", "reports/metrics.json"):
         (proj / stale).unlink(missing_ok=True)
     write_params(proj / "params.yaml", OVERRIDES)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
+    ):
         subprocess.run(cmd, cwd=proj, check=True)
     proc = _run([str(Path(sys.executable).parent / "dvc"), "repro"], proj)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -57,9 +65,18 @@ def _dvc(proj: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_repro_produces_every_stage_output(project):
-    for rel in ("data/raw/docs.jsonl", "data/processed/train.jsonl", "data/processed/vocab.json",
-                "models/lstm/best.ckpt", "models/gru/run.json", "reports/eval/gru.json", "reports/report.html",
-                "reports/report.md", "reports/scrape_stats.json", "dvc.lock"):
+    for rel in (
+        "data/raw/docs.jsonl",
+        "data/processed/train.jsonl",
+        "data/processed/vocab.json",
+        "models/lstm/best.ckpt",
+        "models/gru/run.json",
+        "reports/eval/gru.json",
+        "reports/report.html",
+        "reports/report.md",
+        "reports/scrape_stats.json",
+        "dvc.lock",
+    ):
         assert (project / rel).is_file(), rel
     raw = (project / "data/raw/docs.jsonl").read_text(encoding="utf-8").splitlines()
     assert 30 <= len(raw) < 90  # max_pages honoured
@@ -77,17 +94,6 @@ def test_second_repro_runs_nothing(project):
     assert before == {p: p.stat().st_mtime_ns for p in (project / "models").rglob("*") if p.is_file()}
 
 
-def test_changing_a_train_param_reruns_only_train_and_what_follows(project):
-    write_params(project / "params.yaml", {**OVERRIDES, "train.lr": 0.001})
-    try:
-        proc = _dvc(project, "repro", "--dry")
-        assert proc.returncode == 0, proc.stderr
-        ran = {line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage")}
-        assert ran == {"train@lstm", "train@gru", "evaluate", "report"}
-    finally:
-        write_params(project / "params.yaml", OVERRIDES)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,10 +103,23 @@ def _free_port() -> int:
 def test_mlflow_server_shows_one_run_per_architecture(project):
     port = _free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
-         f"sqlite:///{project / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=project, env={**_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{project / 'mlflow.db'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=project,
+        env={**_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.time() + 90
@@ -128,3 +147,15 @@ def test_mlflow_server_shows_one_run_per_architecture(project):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_changing_a_train_param_reruns_only_train_and_what_follows(project):
+    """Runs last: it retrains (with another learning rate) in the shared project."""
+    raw = project / "data/raw/docs.jsonl"
+    raw_mtime = raw.stat().st_mtime_ns
+    write_params(project / "params.yaml", {**OVERRIDES, "train.lr": 0.001})
+    proc = _dvc(project, "repro")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ran = {line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {"train@lstm", "train@gru", "evaluate", "report"}
+    assert raw.stat().st_mtime_ns == raw_mtime

@@ -10,7 +10,7 @@ import pytest
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
-from scraping.demo_site.build import TOPICS, build_site, load_corpus
+from scraping.demo_site.build import build_site, load_corpus
 from scraping.extract import clean_text
 from scraping.spiders.reviews import ReviewsSpider
 from tests.conftest import REPO, write_params
@@ -23,8 +23,9 @@ def _expected_text(text: str) -> str:
 def _run_scrape(tmp_path: Path, overrides: dict) -> subprocess.CompletedProcess:
     write_params(tmp_path / "params.yaml", overrides)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "pipeline.scrape"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.scrape"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_demo_site_has_realistic_structure(tmp_path):
@@ -35,8 +36,16 @@ def test_demo_site_has_realistic_structure(tmp_path):
     assert page2.is_file() and 'rel="prev"' in page2.read_text(encoding="utf-8")
     doc = load_corpus()[0]
     html = (tmp_path / "review" / f"{doc['id']}.html").read_text(encoding="utf-8")
-    for marker in ('application/ld+json', '"Review"', 'itemprop="reviewBody"', 'class="comments"', "<footer>",
-                   "<nav", "<script>", 'dir="rtl"'):
+    for marker in (
+        "application/ld+json",
+        '"Review"',
+        'itemprop="reviewBody"',
+        'class="comments"',
+        "<footer>",
+        "<nav",
+        "<script>",
+        'dir="rtl"',
+    ):
         assert marker in html
 
 
@@ -92,8 +101,9 @@ def test_unreachable_site_fails_with_a_clear_message_and_keeps_old_data(tmp_path
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True)
     (raw / "docs.jsonl").write_text('{"url": "old"}\n', encoding="utf-8")
-    proc = _run_scrape(tmp_path, {"scrape.site": "urls", "scrape.start_urls": ["http://127.0.0.1:9/"],
-                                  "scrape.timeout_s": 5})
+    proc = _run_scrape(
+        tmp_path, {"scrape.site": "urls", "scrape.start_urls": ["http://127.0.0.1:9/"], "scrape.timeout_s": 5}
+    )
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]  # Scrapy logs the refused connections above it
     assert last.startswith("error: the crawl produced no items") and "left as it was" in last
