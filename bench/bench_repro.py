@@ -7,7 +7,6 @@ figures are those of `make run` after set-up. Writes ``reports/bench/repro.json`
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from pipeline.snapshot import snapshot_repo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, save, table
@@ -36,24 +37,8 @@ def run(args: list[str], cwd: Path) -> tuple[float, str]:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-repro-") as tmp:
         proj = Path(tmp) / "proj"
-        files = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split("\0")
-        for rel in filter(None, files):
-            if (REPO / rel).is_file():
-                (proj / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(REPO / rel, proj / rel)
-        (proj / "dvc.lock").unlink(missing_ok=True)
-        for cmd in (
-            ["git", "init", "-q"],
-            ["git", "add", "-A"],
-            ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"],
-        ):
-            subprocess.run(cmd, cwd=proj, check=True)
+        proj.mkdir()
+        snapshot_repo(REPO, proj)
         full_s, full_out = run([str(BIN / "dvc"), "repro"], proj)
         stages = [line.split("'")[1] for line in full_out.splitlines() if line.startswith("Running stage")]
         metrics = (proj / "reports" / "metrics.json").read_text()

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.snapshot import snapshot_repo
 from tests.conftest import REPO, write_params
 
 pytestmark = pytest.mark.slow
@@ -34,27 +34,12 @@ def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.Completed
 def project(tmp_path_factory) -> Path:
     """The repo's files (as git would commit them) in a fresh git repo, with tiny params."""
     proj = tmp_path_factory.mktemp("e2e") / "proj"
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for rel in filter(None, listed):
-        src = REPO / rel
-        if src.is_file():
-            (proj / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, proj / rel)
-    for stale in ("dvc.lock", "reports/metrics.json"):
-        (proj / stale).unlink(missing_ok=True)
+    proj.mkdir()
+    snapshot_repo(REPO, proj, drop=("dvc.lock", "reports/metrics.json"))
     write_params(proj / "params.yaml", OVERRIDES)
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
-    ):
-        subprocess.run(cmd, cwd=proj, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tiny params"], cwd=proj, check=True
+    )
     proc = _run([str(Path(sys.executable).parent / "dvc"), "repro"], proj)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return proj
