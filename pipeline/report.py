@@ -247,7 +247,7 @@ def render_html(params: Params, data: dict[str, Any]) -> str:
             for lab, v in ev["per_class"].items()
         ]
         parts += [
-            f"<h3>{escape(arch)}</h3>",
+            f'<h3 id="{escape(arch)}">{escape(arch)}</h3>',
             _html_table(["class", "precision", "recall", "F1", "support"], rows),
             _html_table(*confusion_rows(ev)),
         ]
@@ -258,7 +258,7 @@ def render_html(params: Params, data: dict[str, Any]) -> str:
                 for e in ev["examples"]
             )
             parts.append(
-                "<details><summary>Test examples</summary><table><thead><tr><th>text</th><th>true</th>"
+                "<details open><summary>Test examples</summary><table><thead><tr><th>text</th><th>true</th>"
                 f"<th>predicted</th><th>confidence</th></tr></thead><tbody>{ex_rows}</tbody></table></details>"
             )
     parts += [
