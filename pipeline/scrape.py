@@ -1,16 +1,21 @@
 """Stage **scrape**: crawl review pages with Scrapy into ``<raw_dir>/docs.jsonl``.
 
-With ``scrape.site: demo`` the stage renders the embedded demo site into a temporary
-folder, serves it on 127.0.0.1 for the crawl and stops the server afterwards. With
-``scrape.site: urls`` it crawls ``scrape.start_urls``. Crawl statistics go to
-``<reports_dir>/scrape_stats.json``.
+With ``scrape.site: demo`` the stage renders the embedded demo site into a temporary folder, serves it
+on 127.0.0.1 for the crawl and stops the server afterwards. With ``scrape.site: urls`` it crawls
+``scrape.start_urls`` plus the URLs in ``scrape.start_urls_file``.
+
+The crawl is journaled in ``scrape.state_dir`` as it goes (:mod:`scraping.journal`); an interrupted
+crawl (Ctrl-C, a killed process) leaves the journal there and the next run resumes it. Only a
+finished crawl produces ``docs.jsonl`` (streamed from the journal, then the journal is removed), so
+the output is never a partial crawl. Statistics go to ``<reports_dir>/scrape_stats.json`` and to an
+MLflow run named ``scrape``. ``SCRAPE_FRESH=1`` discards an unfinished crawl's journal.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,52 +27,88 @@ log = logging.getLogger("scrape")
 OUTPUT_NAME = "docs.jsonl"
 
 
-def scrapy_settings(sp: ScrapeParams, feed: Path) -> dict[str, Any]:
-    """Scrapy settings for a crawl configured by ``scrape`` params, writing to ``feed``."""
-    return {
-        "ROBOTSTXT_OBEY": sp.obey_robots,
-        "USER_AGENT": sp.user_agent,
-        "CONCURRENT_REQUESTS": sp.concurrency,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": sp.concurrency,
-        "DOWNLOAD_DELAY": sp.download_delay,
-        "DOWNLOAD_TIMEOUT": sp.timeout_s,
-        "CLOSESPIDER_PAGECOUNT": sp.max_pages,
-        "DEPTH_LIMIT": sp.max_depth,
-        "FEEDS": {str(feed): {"format": "jsonlines", "encoding": "utf8", "overwrite": True}},
-        "LOG_LEVEL": "INFO",
-    }
+def crawl_config(sp: ScrapeParams, start_urls: list[str], allowed_domains: list[str], annotations: dict) -> Any:
+    """The :class:`scraping.crawl.CrawlConfig` for ``scrape`` params and the resolved seeds/annotations."""
+    from scraping.crawl import CrawlConfig
+    from scraping.documents import ExtractionConfig
+
+    return CrawlConfig(
+        start_urls=tuple(start_urls),
+        state_dir=sp.state_dir,
+        allowed_domains=tuple(allowed_domains),
+        allow=tuple(sp.allow),
+        deny=tuple(sp.deny),
+        max_depth=sp.max_depth,
+        max_pages=sp.max_pages,
+        concurrency=sp.concurrency,
+        download_delay=sp.download_delay,
+        autothrottle=sp.autothrottle,
+        obey_robots=sp.obey_robots,
+        user_agent=sp.user_agent,
+        timeout_s=sp.timeout_s,
+        retries=sp.retries,
+        max_redirects=sp.max_redirects,
+        max_page_bytes=sp.max_page_bytes,
+        min_arabic_ratio=sp.min_arabic_ratio,
+        near_duplicate_threshold=sp.near_duplicate_threshold,
+        extraction=ExtractionConfig(
+            documents=sp.documents,
+            text_selectors=tuple(sp.text_selectors),
+            score_selectors=tuple(sp.score_selectors),
+            score_best=sp.score_best,
+            score_worst=sp.score_worst,
+            annotations=annotations,
+        ),
+        resume=sp.resume and os.environ.get("SCRAPE_FRESH", "") not in ("1", "true", "yes"),
+    )
 
 
-def crawl(start_urls: list[str], allowed_domains: list[str], sp: ScrapeParams, feed: Path) -> dict[str, Any]:
-    """Run one crawl in this process (Scrapy's reactor starts once per process)."""
-    from scrapy.crawler import CrawlerProcess
-    from scrapy.settings import Settings
+def _inputs(sp: ScrapeParams) -> tuple[list[str], dict[str, float]]:
+    from scraping.annotations import AnnotationsError, load_annotations, load_seed_urls
 
-    from scraping.spiders.reviews import ReviewsSpider
+    def optional(key: str) -> bool:
+        """The default input files may be absent (a project copied without them); a path set by hand may not."""
+        path = getattr(sp, key)
+        if Path(path).exists() or path != ScrapeParams.model_fields[key].default:
+            return True
+        log.warning("scrape.%s: %s not found; none used", key, path)
+        return False
 
-    settings = Settings()
-    settings.setmodule("scraping.settings", priority="project")
-    settings.update(scrapy_settings(sp, feed), priority="cmdline")
-    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler(ReviewsSpider)
-    process.crawl(crawler, start_urls=start_urls, allowed_domains=allowed_domains, text_selectors=sp.text_selectors)
-    process.start()
-    return dict(crawler.stats.get_stats())
+    try:
+        seeds = list(sp.start_urls)
+        if sp.site == "urls" and optional("start_urls_file"):
+            seeds += load_seed_urls(sp.start_urls_file)
+        annotations = load_annotations(sp.annotations_file) if optional("annotations_file") else {}
+    except AnnotationsError as err:
+        raise cli.StageError(f"scrape inputs: {err}") from None
+    return list(dict.fromkeys(seeds)), annotations
 
 
-def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in sorted(stats.items())}
+def log_to_mlflow(params: Params, summary: dict[str, Any], stats_path: Path) -> None:
+    """One MLflow run named ``scrape``: the scrape params, the crawl figures, provenance tags."""
+    import mlflow
+
+    from pipeline.tracking import provenance_tags, setup_mlflow
+
+    setup_mlflow(params.base)
+    metrics = {k: float(summary[k]) for k in ("pages", "documents", "elapsed_s") if summary.get(k) is not None}
+    if summary.get("pages_per_s") is not None:
+        metrics["pages_per_s"] = float(summary["pages_per_s"])
+    for group in ("dropped", "errors", "skipped"):
+        metrics.update({f"{group}.{k}".replace(":", "_"): float(v) for k, v in summary[group].items()})
+    sp = params.scrape.model_dump()
+    with mlflow.start_run(run_name="scrape", tags={**provenance_tags(params.base.seed), "stage": "scrape"}):
+        mlflow.log_params({f"scrape.{k}": str(v)[:500] for k, v in sp.items()})
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(stats_path))
 
 
 def scrape(params: Params) -> dict[str, Any]:
+    from scraping.crawl import run_crawl, write_documents
+
     sp = params.scrape
     raw_dir = Path(params.base.raw_dir)
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    # Write to a side file and move it into place only when the crawl finished,
-    # so a failed crawl never leaves a truncated docs.jsonl behind.
-    partial = raw_dir / (OUTPUT_NAME + ".part")
-    started = time.perf_counter()
+    seeds, annotations = _inputs(sp)
     if sp.site == "demo":
         from scraping.demo_site.build import build_site
         from scraping.demo_site.server import serve
@@ -76,32 +117,40 @@ def scrape(params: Params) -> dict[str, Any]:
             counts = build_site(Path(site_dir))
             with serve(Path(site_dir)) as base_url:
                 log.info("demo site with %d reviews at %s", counts["reviews"], base_url)
-                stats = crawl([base_url + "/index.html"], ["127.0.0.1"], sp, partial)
+                result = run_crawl(crawl_config(sp, [base_url + "/index.html"], ["127.0.0.1"], annotations))
     else:
-        stats = crawl(sp.start_urls, sp.allowed_domains, sp, partial)
-    elapsed = time.perf_counter() - started
-    items = stats.get("item_scraped_count", 0)
-    if not items or not partial.exists():
-        partial.unlink(missing_ok=True)
+        result = run_crawl(crawl_config(sp, seeds, sp.allowed_domains, annotations))
+    journal = result.pop("journal")
+    if not result["complete"]:
+        journal.close()
         raise cli.StageError(
-            f"the crawl produced no items (finish reason: {stats.get('finish_reason')}, "
-            f"{stats.get('downloader/exception_count', 0)} download errors); check scrape.start_urls and "
-            f"the site's markup. {raw_dir / OUTPUT_NAME} was left as it was (under DVC, `dvc checkout scrape` "
-            "restores the last good crawl)."
+            f"the crawl was interrupted after {result['pages']} pages ({result['documents']} documents kept); "
+            f"its journal is in {sp.state_dir}: run the stage again to resume it (SCRAPE_FRESH=1 starts afresh). "
+            f"{raw_dir / OUTPUT_NAME} was left as it was."
         )
-    partial.replace(raw_dir / OUTPUT_NAME)
-    pages = stats.get("response_received_count", 0)
-    summary = {
-        "site": sp.site,
-        "items": items,
-        "pages": pages,
-        "elapsed_s": round(elapsed, 2),
-        "pages_per_s": round(pages / elapsed, 1) if elapsed else None,
-        "finish_reason": stats.get("finish_reason"),
-        "scrapy_stats": _jsonable(stats),
-    }
-    write_json(Path(params.base.reports_dir) / "scrape_stats.json", summary)
-    log.info("%d items from %d pages in %.1f s (%s)", items, pages, elapsed, summary["finish_reason"])
+    if not result["documents"]:
+        journal.discard()
+        raise cli.StageError(
+            f"the crawl produced no items (finish reason: {result['finish_reason']}, errors: "
+            f"{result['errors'] or 'none'}, dropped: {result['dropped'] or 'none'}); check scrape.start_urls "
+            f"and the site's markup. {raw_dir / OUTPUT_NAME} was left as it was (under DVC, `dvc checkout "
+            "scrape` restores the last good crawl)."
+        )
+    written = write_documents(journal, raw_dir / OUTPUT_NAME)
+    summary = {"site": sp.site, "items": written, **result}
+    stats_path = Path(params.base.reports_dir) / "scrape_stats.json"
+    write_json(stats_path, summary)
+    journal.discard()
+    log.info(
+        "%d documents from %d pages in %.1f s (%s); dropped %s; errors %s",
+        written,
+        result["pages"],
+        result["elapsed_s"],
+        result["finish_reason"],
+        result["dropped"] or "none",
+        result["errors"] or "none",
+    )
+    log_to_mlflow(params, summary, stats_path)
     return summary
 
 

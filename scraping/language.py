@@ -1,0 +1,69 @@
+"""Is this text Arabic? An Arabic-script ratio plus letters that tell Persian/Urdu from Arabic.
+
+Persian and Urdu are written in the Arabic script, so a script ratio alone keeps them. They use
+letters Arabic does not (پ چ ژ گ, and Urdu ٹ ڈ ں ے) and write ya/kaf as ی/ک (U+06CC/U+06A9) where
+Arabic writes ي/ك (U+064A/U+0643); Arabic has ة, which Persian rarely uses.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+# Letters of Persian/Urdu that Arabic text does not use (ی ک included: Arabic writes ي ك).
+PERSIAN_URDU_LETTERS = frozenset("پچژگکیۀٹڈںےۓھ")
+# Letters typical of Arabic and rare or absent in Persian/Urdu.
+ARABIC_MARKERS = frozenset("يكة")
+
+
+def is_arabic_script(ch: str) -> bool:
+    """An Arabic-script letter (Arabic, Arabic Supplement/Extended, presentation forms)."""
+    cp = ord(ch)
+    return (
+        0x0600 <= cp <= 0x06FF
+        or 0x0750 <= cp <= 0x077F
+        or 0x08A0 <= cp <= 0x08FF
+        or 0xFB50 <= cp <= 0xFDFF
+        or 0xFE70 <= cp <= 0xFEFF
+    ) and unicodedata.category(ch).startswith("L")
+
+
+@dataclass(frozen=True)
+class ScriptProfile:
+    letters: int  # all letters (any script)
+    arabic_script: int  # Arabic-script letters
+    persian_urdu: int  # letters specific to Persian/Urdu
+    arabic_markers: int  # ي ك ة
+
+    @property
+    def arabic_ratio(self) -> float:
+        return self.arabic_script / self.letters if self.letters else 0.0
+
+
+def script_profile(text: str) -> ScriptProfile:
+    letters = arabic = fa = ar = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        if ch in PERSIAN_URDU_LETTERS:
+            fa += 1
+            arabic += 1
+        elif is_arabic_script(ch):
+            arabic += 1
+            if ch in ARABIC_MARKERS:
+                ar += 1
+    return ScriptProfile(letters, arabic, fa, ar)
+
+
+def language_drop_reason(text: str, min_arabic_ratio: float = 0.6, min_letters: int = 3) -> str | None:
+    """Why ``text`` is not kept as Arabic (``too_short``, ``not_arabic_script``, ``persian_or_urdu``), or None."""
+    p = script_profile(text)
+    if p.letters < min_letters:
+        return "too_short"
+    if p.arabic_ratio < min_arabic_ratio:
+        return "not_arabic_script"
+    # A few ی/ک slip into Arabic text (keyboards); Persian/Urdu use them throughout and avoid ي/ك/ة.
+    if p.persian_urdu >= 0.02 * p.arabic_script and p.persian_urdu > p.arabic_markers:
+        return "persian_or_urdu"
+    return None
