@@ -95,7 +95,10 @@ class ScrapeParams(Section):
         0.6, ge=0, le=1, description="Minimum share of Arabic-script letters among all letters of a document."
     )
     near_duplicate_threshold: float = Field(
-        0.8, gt=0, le=1, description="Estimated Jaccard similarity of word 5-shingles from which a text is a near duplicate."
+        0.8,
+        gt=0,
+        le=1,
+        description="Estimated Jaccard similarity of word 5-shingles from which a text is a near duplicate.",
     )
     state_dir: str = Field(
         "data/scrape-state", description="Crawl journal of an unfinished crawl (resumed by the next run)."

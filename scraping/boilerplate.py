@@ -88,9 +88,11 @@ def _strip_boilerplate(root: etree._Element) -> None:
         if not isinstance(el.tag, str) or el.tag in ("html", "body", "article", "main"):
             continue
         attrs = " ".join(filter(None, (el.get("class"), el.get("id"), el.get("role"))))
-        if (attrs and UNLIKELY.search(attrs) and not LIKELY.search(attrs)) or el.get("hidden") is not None:
-            _drop(el)
-        elif (el.get("style") or "").replace(" ", "").find("display:none") >= 0:
+        if (
+            (attrs and UNLIKELY.search(attrs) and not LIKELY.search(attrs))
+            or el.get("hidden") is not None
+            or (el.get("style") or "").replace(" ", "").find("display:none") >= 0
+        ):
             _drop(el)
 
 
@@ -154,8 +156,9 @@ def main_text(page: str | bytes | etree._Element) -> str:
             grand = parent.getparent()
             if grand is not None:
                 scores[grand] = scores.get(grand, 0) + score / 2
-    if not scores:
-        return clean_text(" ".join(root.itertext()))
+    if not scores:  # no paragraph-like block: the body's text, whatever it is
+        body = root.find(".//body")
+        return clean_text(" ".join((body if body is not None else root).itertext()))
     best = max(scores, key=lambda el: scores[el])
     keep = {best}
     parent = best.getparent()

@@ -202,7 +202,8 @@ def _node_text(node: Selector) -> str:
 
 def extract_text(sel: Selector, selectors: list[str]) -> str:
     """The main text: the first selector (CSS or XPath, see :func:`select`) that matches non-empty text
-    wins; ``*`` means ``sel`` itself. Paragraphs (``<p>``) are kept apart by a blank line; scripts and styles are dropped.
+    wins; ``*`` means ``sel`` itself. Paragraphs (``<p>``) are kept apart by a blank line; scripts and
+    styles are dropped.
     """
     for expression in selectors:
         for node in select(sel, expression) if expression != "*" else [sel]:

@@ -29,7 +29,7 @@ def failure_kind(failure: Failure) -> str:
         return "robots_disallowed" if "robots.txt" in message else "ignored"
     if "max size" in message or "maxsize" in message.lower() or "DownloadCancelledError" in names:
         return "too_large"
-    if "_DataLoss" in message or "DataLoss" in names or "PotentialDataLoss" in message:
+    if "DataLoss" in message or any("DataLoss" in n for n in names):
         return "truncated"
     if "ResponseFailed" in names or "ResponseNeverReceived" in names:
         inner = " ".join(repr(r) for r in getattr(exc, "reasons", []))

@@ -181,8 +181,8 @@ class ReviewsSpider(scrapy.Spider):
         self._count("redirects")
         self._record(request, status=response.status, links=[target])
         if self.journal is None or not self.journal.is_done(target):
-            # dont_filter: the loop check above needs to see a revisit rather than the dupefilter eating it.
-            yield self._request(target, chain=chain).replace(dont_filter=True)
+            # A target already requested by another path is dropped by Scrapy's dupefilter (fetched once).
+            yield self._request(target, chain=chain)
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request
