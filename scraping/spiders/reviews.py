@@ -67,7 +67,8 @@ class ReviewsSpider(scrapy.Spider):
         self.start_urls = _as_list(start_urls)
         if not self.start_urls:
             raise ValueError("ReviewsSpider needs start_urls")
-        self.allowed_domains = [d.lower() for d in _as_list(allowed_domains)] or sorted(
+        # Not ``allowed_domains``: Scrapy's offsite middleware would check every request a second time.
+        self.domains = [d.lower() for d in _as_list(allowed_domains)] or sorted(
             {(urlparse(u).hostname or "").lower() for u in self.start_urls}
         )
         self.extraction = extraction or ExtractionConfig(text_selectors=tuple(_as_list(text_selectors)))
@@ -81,7 +82,7 @@ class ReviewsSpider(scrapy.Spider):
     def allowed(self, url: str) -> bool:
         """On an allowed domain or one of its subdomains (ports ignored, unlike LinkExtractor's check)."""
         host = (urlparse(url).hostname or "").lower()
-        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+        return any(host == d or host.endswith("." + d) for d in self.domains)
 
     def _request(self, url: str, depth: int | None = None, chain: tuple[str, ...] = ()) -> Request:
         meta: dict[str, Any] = {"handle_httpstatus_all": True, "dont_redirect": True}
@@ -138,10 +139,11 @@ class ReviewsSpider(scrapy.Spider):
             self._problem(request, "unparsable", status, str(err))
             return
         docs, dropped = self._documents(response, encoding)
-        if self.journal is not None:
+        if self.journal is not None and self.journal.resumed_records:  # within a run the dupefilter suffices
             links = [u for u in links if not self.journal.is_done(u)]
         self._record(request, status=status, links=links, docs=docs, dropped=dropped)
-        yield from docs
+        if self.journal is None:  # with a journal the documents are already on disk: skip Scrapy's item machinery
+            yield from docs
         for url in links:
             yield self._request(url)
 
