@@ -104,16 +104,15 @@ def build_site(root: Path) -> list[str]:
 def run_measured(cmd: list[str], cwd: Path) -> tuple[str, float]:
     """Run ``cmd``; return its stdout and its peak RSS in MB (from ``wait4``)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = tempfile.TemporaryFile()
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out.seek(0)
-    err.seek(0)
-    if proc.returncode:
-        sys.exit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
-    return out.read().decode(), usage.ru_maxrss / 1024
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode:
+            sys.exit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
+        return out.read().decode(), usage.ru_maxrss / 1024
 
 
 def ours(base: str, tmp: Path, max_pages: int = 0) -> dict:
