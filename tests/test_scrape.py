@@ -87,6 +87,10 @@ def test_scrape_stage_crawls_the_whole_demo_site(tmp_path):
     scales = {float(r["rating_raw"]["bestRating"] or 5) for r in rows}
     assert scales == {5.0, 10.0, 100.0}  # several rating scales, all normalised
     assert not (tmp_path / "data/raw/docs.jsonl.part").exists()
+    assert stats["errors"] == {}
+    assert stats["dropped"] == {} and stats["skipped"] == {"robots_disallowed": 1}
+    assert not (tmp_path / "data/scrape-state").exists()  # a finished crawl leaves no journal
+    assert (tmp_path / "mlflow.db").is_file()  # the `scrape` MLflow run
 
 
 def test_max_pages_stops_the_crawl_early(tmp_path):

@@ -150,3 +150,24 @@ def test_journal_replays_cuts_a_torn_record_and_discards_on_config_change(tmp_pa
     assert not changed.done and changed.summary.pages == 0
     changed.discard()
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("scrape", "fragments"),
+    [
+        ({"deny": ["(unclosed"]}, ["scrape.deny", "'(unclosed'", "regular expression"]),
+        ({"text_selectors": ["div["]}, ["scrape.text_selectors", "'div['"]),
+        ({"score_selectors": ["//p["]}, ["scrape.score_selectors", "'//p['"]),
+        ({"documents": "pages"}, ["scrape.documents", "reviews", "all"]),
+        ({"score_best": 5, "score_worst": 5}, ["score_best", "differ"]),
+        ({"max_page_bytes": 10}, ["scrape.max_page_bytes"]),
+        ({"near_duplicate_threshold": 1.5}, ["scrape.near_duplicate_threshold"]),
+    ],
+)
+def test_scrape_params_are_validated_with_the_key_named(scrape, fragments):
+    from pipeline.config import ParamsError, parse_params
+
+    with pytest.raises(ParamsError) as err:
+        parse_params({"scrape": scrape})
+    for fragment in fragments:
+        assert fragment in str(err.value)
