@@ -132,7 +132,7 @@ def test_wrong_encoding_is_named(workdir):
 
 
 def test_data_params_are_checked_up_front(tmp_path):
-    with pytest.raises(ParamsError, match="data.path 'missing.csv' is not a file"):
+    with pytest.raises(ParamsError, match=r"data\.path 'missing\.csv' is not a file"):
         parse_params({"data": {"source": "file", "path": "missing.csv"}})
     with pytest.raises(ParamsError, match="exactly one of score_column and label_column"):
         parse_params({"data": {"source": "huggingface", "hf_name": "x", "label_column": "y"}})

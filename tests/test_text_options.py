@@ -78,7 +78,7 @@ def test_processor_with_clitics_and_stopwords_file(tmp_path):
 
 
 def test_missing_stopwords_file_is_a_params_error():
-    with pytest.raises(ParamsError, match="preprocess.stopwords_file.*nope.txt"):
+    with pytest.raises(ParamsError, match=r"preprocess\.stopwords_file.*nope\.txt"):
         parse_params({"preprocess": {"stopwords_file": "nope.txt"}})
 
 
