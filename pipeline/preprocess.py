@@ -42,6 +42,8 @@ from pipeline.text.vocab import Vocab
 log = logging.getLogger("preprocess")
 CHUNK = 2048
 SPLITS = ("train", "val", "test")
+_worker: TextProcessor | None = None  # the processor of this process (the main one or a pool worker)
+_near = True
 
 
 def _usable(doc: RawDoc, dropped: Counter) -> bool:
@@ -58,35 +60,40 @@ def _text_key(words: list[str]) -> bytes:
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=12).digest()
 
 
-def first_pass(params: Params, process: TextProcessor) -> dict[str, Any]:
+def _fingerprint(text: str) -> tuple[bytes, np.ndarray | None]:
+    """Exact-duplicate key and MinHash signature of one text (runs in a worker when there are workers)."""
+    assert _worker is not None
+    words = _worker.words(text)
+    return _text_key(words), (signature(words) if _near else None)
+
+
+def first_pass(params: Params, pool: Any) -> dict[str, Any]:
     """Ids, class values and signatures of the usable, non-duplicate documents."""
     near = params.preprocess.split.near_duplicates
     kept: list[int] = []
     ids: list[str] = []
     values: list[float | str] = []
-    sigs = np.empty((0, NUM_PERM), dtype=np.uint32)
-    sig_buf: list[np.ndarray] = []
+    sig_blocks: list[np.ndarray] = []
     seen: set[bytes] = set()
     dropped: Counter = Counter()
-    for i, doc in enumerate(iter_documents(params)):
-        if not _usable(doc, dropped):
-            continue
-        words = process.words(doc.text)
-        key = _text_key(words)
-        if key in seen:
-            dropped["duplicate"] += 1
-            continue
-        seen.add(key)
-        kept.append(i)
-        ids.append(doc.id)
-        values.append(doc.label if doc.label is not None else doc.score)  # type: ignore[arg-type]
-        if near:
-            sig_buf.append(signature(words))
-            if len(sig_buf) >= CHUNK:
-                sigs = np.vstack([sigs, np.stack(sig_buf)])
-                sig_buf = []
-    if sig_buf:
-        sigs = np.vstack([sigs, np.stack(sig_buf)])
+    usable = ((i, doc) for i, doc in enumerate(iter_documents(params)) if _usable(doc, dropped))
+    for chunk in _chunks(usable, CHUNK):
+        texts = [doc.text for _, doc in chunk]
+        prints = pool.map(_fingerprint, texts, chunksize=64) if pool else [_fingerprint(t) for t in texts]
+        block = []
+        for (i, doc), (key, sig) in zip(chunk, prints, strict=True):
+            if key in seen:
+                dropped["duplicate"] += 1
+                continue
+            seen.add(key)
+            kept.append(i)
+            ids.append(doc.id)
+            values.append(doc.label if doc.label is not None else doc.score)  # type: ignore[arg-type]
+            if near:
+                block.append(sig)
+        if block:
+            sig_blocks.append(np.stack(block))
+    sigs = np.vstack(sig_blocks) if sig_blocks else np.empty((0, NUM_PERM), dtype=np.uint32)
     return {"kept": kept, "ids": ids, "values": values, "sigs": sigs, "dropped": dropped}
 
 
@@ -119,12 +126,10 @@ def assign_splits(ids: list[str], labels: list[int], groups: list[int], pp: Prep
     return out
 
 
-_worker: TextProcessor | None = None
-
-
 def _init_worker(pp: PreprocessParams) -> None:
-    global _worker
+    global _worker, _near
     _worker = TextProcessor(pp)
+    _near = pp.split.near_duplicates
 
 
 def _process(text: str) -> list[str]:
@@ -150,9 +155,23 @@ def _summary_lengths(lengths: array) -> dict[str, float]:
 
 def preprocess(params: Params) -> dict[str, Any]:
     """Run the stage; return the data summary."""
+    pp = params.preprocess
+    _init_worker(pp)
+    process = _worker
+    assert process is not None
+    workers = pp.num_workers or os.cpu_count() or 1
+    pool = mp.get_context("fork").Pool(workers, _init_worker, (pp,)) if workers > 1 else None
+    try:
+        return _run(params, process, pool)
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+
+
+def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
     base, pp = params.base, params.preprocess
-    process = TextProcessor(pp)
-    meta = first_pass(params, process)
+    meta = first_pass(params, pool)
     if not meta["ids"]:
         raise DataError(f"{describe(params)}: no document with text and a score or label")
     classes = class_map(params, meta["values"])
@@ -176,8 +195,6 @@ def preprocess(params: Params) -> dict[str, Any]:
     counts = {name: Counter() for name in SPLITS}
     class_counts = {name: Counter() for name in SPLITS}
     lengths = {name: array("I") for name in SPLITS}
-    workers = pp.num_workers or os.cpu_count() or 1
-    pool = mp.get_context("fork").Pool(workers, _init_worker, (pp,)) if workers > 1 else None
     try:
         wanted = ((position[i], doc) for i, doc in enumerate(iter_documents(params)) if i in position)
         for chunk in _chunks(wanted, CHUNK):
@@ -201,9 +218,6 @@ def preprocess(params: Params) -> dict[str, Any]:
                 class_counts[name][label] += 1
                 lengths[name].append(len(tokens))
     finally:
-        if pool:
-            pool.close()
-            pool.join()
         for fh in handles.values():
             fh.close()
     for name in SPLITS:
