@@ -98,9 +98,7 @@ def train(params: Params, arch: str) -> dict[str, Any]:
         "best_epoch": best.get("epoch"),
         "best_val_f1_macro": best.get(MONITOR),
         "train_samples": len(dm.split("train")),
-        "checkpoint": str(Path(checkpoint.best_model_path).relative_to(Path.cwd()))
-        if Path(checkpoint.best_model_path).is_absolute()
-        else checkpoint.best_model_path,
+        "checkpoint": str(out_dir / "best.ckpt"),
         "mlflow_run_id": logger.run_id,
         "mlflow_experiment_id": logger.experiment_id,
         "curve": curve,
