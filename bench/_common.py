@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "reports" / "bench"
 
 
-def save(name: str, figures: dict[str, Any]) -> Path:
+def save(name: str, figures: Any) -> Path:
     """Write ``reports/bench/<name>.json``."""
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUT_DIR / f"{name}.json"

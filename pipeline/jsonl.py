@@ -12,8 +12,8 @@ class DataError(ValueError):
     """An input file is malformed; the message names the file and line."""
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
+def read_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[dict[str, Any]]:
+    with path.open(encoding=encoding) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue

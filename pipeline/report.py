@@ -147,9 +147,25 @@ def data_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def class_rows(summary: dict[str, Any]) -> list[list[str]]:
     rows = []
     for c in summary["classes"]:
+        if "min_score" not in c:  # categorical labels from the source
+            rows.append([str(c["id"]), c["label"], "label given by the source"])
+            continue
         upper = "≤" if c["max_inclusive"] else "<"
         rows.append([str(c["id"]), c["label"], f"{c['min_score']:g} ≤ score {upper} {c['max_score']:g}"])
     return rows
+
+
+def quality_lines(summary: dict[str, Any]) -> list[str]:
+    """Plain sentences on where the data came from and what was dropped or grouped."""
+    source = summary.get("source", {})
+    near = summary.get("near_duplicates", {})
+    return [
+        f"Source: {', '.join(f'{k}={v}' for k, v in source.items() if v is not None)}.",
+        f"Dropped while preprocessing: {summary['dropped'] or 'none'}.",
+        f"Near-duplicate groups kept within one split: {near.get('groups', 0)} "
+        f"({near.get('documents_grouped', 0)} documents).",
+        f"Class map: {summary.get('class_map', {}).get('method', 'fixed')}; stemmer: {summary.get('stemmer', '?')}.",
+    ]
 
 
 def params_rows(data: dict[str, Any]) -> list[list[str]]:
@@ -185,7 +201,7 @@ def render_markdown(params: Params, data: dict[str, Any]) -> str:
         "",
         _md_table(["id", "label", "scores"], class_rows(s)),
         "",
-        f"Dropped while preprocessing: {s['dropped'] or 'none'}.",
+        *(f"- {line}" for line in quality_lines(s)),
         "",
         "## Per-class results",
     ]
@@ -237,7 +253,7 @@ def render_html(params: Params, data: dict[str, Any]) -> str:
         _html_table(*data_rows(s)),
         "<h3>Classes</h3>",
         _html_table(["id", "label", "scores"], class_rows(s)),
-        f"<p>Dropped while preprocessing: {escape(str(s['dropped'] or 'none'))}.</p>",
+        "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in quality_lines(s)) + "</ul>",
         "<h2>Per-class results</h2>",
     ]
     for arch in data["ranking"]:

@@ -103,11 +103,25 @@ def log_to_mlflow(params: Params, summary: dict[str, Any], stats_path: Path) -> 
         mlflow.log_artifact(str(stats_path))
 
 
+def skip(params: Params, raw_dir: Path) -> dict[str, Any]:
+    """``data.source`` is not ``scrape``: leave an empty output so the DVC pipeline stays whole."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    (raw_dir / OUTPUT_NAME).write_text("", encoding="utf-8")
+    summary = {"site": params.scrape.site, "items": 0, "skipped": f"data.source is {params.data.source!r}"}
+    write_json(Path(params.base.reports_dir) / "scrape_stats.json", summary)
+    log.info(
+        "skipped: data.source is %r, preprocess reads %s", params.data.source, params.data.hf_name or params.data.path
+    )
+    return summary
+
+
 def scrape(params: Params) -> dict[str, Any]:
     from scraping.crawl import run_crawl, write_documents
 
     sp = params.scrape
     raw_dir = Path(params.base.raw_dir)
+    if params.data.source != "scrape":
+        return skip(params, raw_dir)
     seeds, annotations = _inputs(sp)
     if sp.site == "demo":
         from scraping.demo_site.build import build_site

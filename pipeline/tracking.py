@@ -6,9 +6,17 @@ import os
 import platform
 import subprocess
 from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import BaseParams
 
+if TYPE_CHECKING:
+    from pipeline.config import Params
+
+# Read once at import: mlflow.set_tracking_uri() writes MLFLOW_TRACKING_URI into os.environ, so a later
+# read would see the last store this process used rather than the user's choice.
+USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 PACKAGES = ("torch", "lightning", "torchmetrics", "mlflow", "dvc", "scrapy", "numpy", "scikit-learn")
 
 
@@ -57,11 +65,33 @@ def setup_mlflow(base: BaseParams) -> str:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or base.mlflow_tracking_uri
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(tracking_uri(base))
     experiment = mlflow.set_experiment(base.mlflow_experiment)
     return experiment.experiment_id
 
 
 def tracking_uri(base: BaseParams) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or base.mlflow_tracking_uri
+    """``MLFLOW_TRACKING_URI`` if set, else ``base.mlflow_tracking_uri``; a relative SQLite path is made
+    absolute (MLflow caches stores by URI, so a relative one would follow the first working directory)."""
+    uri = USER_TRACKING_URI or base.mlflow_tracking_uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        uri = prefix + str(Path.cwd() / uri[len(prefix) :])
+    return uri
+
+
+def flat_params(params: Params, sections: tuple[str, ...] = ("base", "preprocess", "train")) -> dict[str, Any]:
+    """``{"train.lr": 0.003, …}`` for the given sections (lists kept as strings)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+        else:
+            out[prefix] = value if isinstance(value, int | float | str | bool) else str(value)
+
+    dumped = params.model_dump()
+    for section in sections:
+        walk(section, dumped[section])
+    return out

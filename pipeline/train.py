@@ -20,27 +20,10 @@ from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
 from pipeline.jsonl import read_json, write_json
 from pipeline.models.registry import ARCHITECTURES
-from pipeline.tracking import provenance, provenance_tags, setup_mlflow, tracking_uri
+from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow, tracking_uri
 
 log = logging.getLogger("train")
 MONITOR = "val/f1_macro"
-
-
-def flat_params(params: Params, sections: tuple[str, ...] = ("base", "preprocess", "train")) -> dict[str, Any]:
-    """``{"train.lr": 0.003, …}`` for the given sections (lists kept as strings)."""
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}", v)
-        else:
-            out[prefix] = value if isinstance(value, int | float | str | bool) else str(value)
-
-    dumped = params.model_dump()
-    for section in sections:
-        walk(section, dumped[section])
-    return out
 
 
 def train(params: Params, arch: str) -> dict[str, Any]:
@@ -115,9 +98,7 @@ def train(params: Params, arch: str) -> dict[str, Any]:
         "best_epoch": best.get("epoch"),
         "best_val_f1_macro": best.get(MONITOR),
         "train_samples": len(dm.split("train")),
-        "checkpoint": str(Path(checkpoint.best_model_path).relative_to(Path.cwd()))
-        if Path(checkpoint.best_model_path).is_absolute()
-        else checkpoint.best_model_path,
+        "checkpoint": str(out_dir / "best.ckpt"),
         "mlflow_run_id": logger.run_id,
         "mlflow_experiment_id": logger.experiment_id,
         "curve": curve,

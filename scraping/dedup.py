@@ -1,4 +1,5 @@
-"""Exact and near-duplicate detection across a crawl: content hashes plus MinHash/LSH on word shingles.
+"""Exact and near-duplicate detection across a crawl: content hashes plus MinHash/LSH on word shingles
+(the MinHash functions are shared with the preprocess stage's near-duplicate grouping, ``pipeline.dedup``).
 
 The same review often appears on two URLs (print view, tracking parameters, a syndicated copy with a
 different footer line). Exact copies share the content hash; near copies share most word 5-shingles,
@@ -13,9 +14,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from pipeline.dedup import NUM_PERM, minhash
 from scraping.extract import content_hash
 
-_PRIME = np.uint64(4294967311)  # a prime above 2**32: hashes are 32-bit
 _WORD = re.compile(r"\w+")
 _DIACRITICS = re.compile(r"[\u064B-\u0652\u0640]")  # harakat and tatweel do not make a text different
 
@@ -28,21 +29,6 @@ def shingles(text: str, size: int = 5) -> set[int]:
     return {zlib.crc32(" ".join(words[i : i + size]).encode("utf-8")) for i in range(len(words) - size + 1)}
 
 
-class MinHasher:
-    """MinHash signatures with ``num_perm`` seeded universal hash functions (deterministic across runs)."""
-
-    def __init__(self, num_perm: int = 64, seed: int = 1):
-        rng = np.random.default_rng(seed)
-        self.a = rng.integers(1, 2**31, size=num_perm, dtype=np.uint64)
-        self.b = rng.integers(0, 2**31, size=num_perm, dtype=np.uint64)
-
-    def signature(self, hashes: set[int]) -> np.ndarray:
-        if not hashes:
-            return np.full(len(self.a), np.iinfo(np.uint32).max, dtype=np.uint32)
-        x = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
-        return ((np.outer(x, self.a) + self.b) % _PRIME).min(axis=0).astype(np.uint32)
-
-
 class Deduplicator:
     """Remembers the texts it accepted; :meth:`check` says whether a new text repeats one of them.
 
@@ -51,14 +37,13 @@ class Deduplicator:
     on the full signature.
     """
 
-    def __init__(self, threshold: float = 0.8, num_perm: int = 64, bands: int = 16, shingle_size: int = 5):
-        if num_perm % bands:
-            raise ValueError(f"num_perm ({num_perm}) must be a multiple of bands ({bands})")
+    def __init__(self, threshold: float = 0.8, bands: int = 16, shingle_size: int = 5):
+        if NUM_PERM % bands:
+            raise ValueError(f"the {NUM_PERM} MinHash values must split into equal bands, not {bands}")
         self.threshold = threshold
-        self.rows = num_perm // bands
+        self.rows = NUM_PERM // bands
         self.bands = bands
         self.shingle_size = shingle_size
-        self.hasher = MinHasher(num_perm)
         self.hashes: set[str] = set()
         self.signatures: list[np.ndarray] = []
         self.buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
@@ -71,7 +56,7 @@ class Deduplicator:
         digest = digest or content_hash(text)
         if digest in self.hashes:
             return "exact_duplicate"
-        sig = self.hasher.signature(shingles(text, self.shingle_size))
+        sig = minhash(np.fromiter(shingles(text, self.shingle_size), dtype=np.uint64))
         keys = [(b, sig[b * self.rows : (b + 1) * self.rows].tobytes()) for b in range(self.bands)]
         candidates = {i for key in keys for i in self.buckets.get(key, ())}
         for i in candidates:

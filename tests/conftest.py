@@ -57,6 +57,13 @@ def write_params(path: Path, overrides: dict | None = None) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; never let one test's store leak into the next
+    test's subprocesses."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary project directory holding params.yaml; the test runs inside it."""

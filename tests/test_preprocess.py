@@ -36,23 +36,30 @@ def test_outputs_split_and_vocab_from_train_only(workdir):
     assert summary["splits"]["test"]["oov_rate"] > 0
 
 
+def _split_rows(workdir):
+    return {
+        name: sorted(_read(workdir / f"data/processed/{name}.jsonl"), key=lambda r: r["id"])
+        for name in ("train", "val", "test")
+    }
+
+
 def test_split_does_not_depend_on_crawl_order(workdir):
     docs = make_raw_docs(60)
     write_raw(workdir, docs)
     preprocess(load_params())
-    first = (workdir / "data/processed/test.jsonl").read_text(encoding="utf-8")
+    first = _split_rows(workdir)
     write_raw(workdir, list(reversed(docs)))
     preprocess(load_params())
-    assert (workdir / "data/processed/test.jsonl").read_text(encoding="utf-8") == first
+    assert _split_rows(workdir) == first
 
 
 def test_seed_changes_the_split(workdir):
     write_raw(workdir, make_raw_docs(60))
     preprocess(load_params())
-    first = (workdir / "data/processed/test.jsonl").read_text(encoding="utf-8")
+    first = _split_rows(workdir)
     write_params(workdir / "params.yaml", {"base.seed": 7})
     preprocess(load_params())
-    assert (workdir / "data/processed/test.jsonl").read_text(encoding="utf-8") != first
+    assert _split_rows(workdir)["test"] != first["test"]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ def _expected_text(text: str) -> str:
 
 def _run_scrape(tmp_path: Path, overrides: dict) -> subprocess.CompletedProcess:
     write_params(tmp_path / "params.yaml", overrides)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = str(REPO)
     return subprocess.run(
         [sys.executable, "-m", "pipeline.scrape"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
@@ -112,3 +113,12 @@ def test_unreachable_site_fails_with_a_clear_message_and_keeps_old_data(tmp_path
     last = proc.stderr.strip().splitlines()[-1]  # Scrapy logs the refused connections above it
     assert last.startswith("error: the crawl produced no items") and "left as it was" in last
     assert (raw / "docs.jsonl").read_text(encoding="utf-8") == '{"url": "old"}\n'
+
+
+def test_scrape_stage_crawls_nothing_when_the_data_comes_from_a_file(tmp_path):
+    (tmp_path / "mine.csv").write_text("text,score\nنص,5\n", encoding="utf-8")
+    proc = _run_scrape(tmp_path, {"data.source": "file", "data.path": "mine.csv"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "data/raw/docs.jsonl").read_text(encoding="utf-8") == ""
+    stats = json.loads((tmp_path / "reports/scrape_stats.json").read_text())
+    assert stats["items"] == 0 and "file" in stats["skipped"]

@@ -68,7 +68,8 @@ def test_mlflow_holds_one_run_per_architecture_with_curves_and_test_metrics(trai
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     exp = client.get_experiment_by_name(params.base.mlflow_experiment)
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
-    assert set(runs) == {"train-lstm", "train-gru"}
+    assert set(runs) == {"preprocess", "train-lstm", "train-gru"}
+    assert runs["preprocess"].data.metrics["documents"] == 132
     for arch, rec in records.items():
         run = runs[f"train-{arch}"]
         assert run.info.run_id == rec["mlflow_run_id"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.config import PreprocessParams
 from pipeline.text.normalize import Normalizer
 from pipeline.text.stemming import get_stemmer
 from pipeline.text.stopwords import load_stopwords
-from pipeline.text.tokenize import tokenize
+from pipeline.text.tokenize import split_clitics, tokenize
 
 
 @dataclass
@@ -18,9 +19,22 @@ class TextProcessor:
 
     def __post_init__(self) -> None:
         self.normalizer = Normalizer(**self.params.normalize.model_dump())
-        self.stopwords = load_stopwords(normalize=self.normalizer) if self.params.remove_stopwords else frozenset()
+        if not self.params.remove_stopwords:
+            self.stopwords: frozenset[str] = frozenset()
+        elif self.params.stopwords_file:
+            self.stopwords = load_stopwords(Path(self.params.stopwords_file), normalize=self.normalizer)
+        else:
+            self.stopwords = load_stopwords(normalize=self.normalizer)
         self.stem = get_stemmer(self.params.stemmer)
+        self.split = self.params.clitics == "split"
+
+    def words(self, text: str) -> list[str]:
+        """Normalised tokens before stopword removal and stemming (used for near-duplicate detection)."""
+        return tokenize(self.normalizer(text))
 
     def __call__(self, text: str) -> list[str]:
-        tokens = tokenize(self.normalizer(text))
-        return [self.stem(t) for t in tokens if t not in self.stopwords]
+        tokens = self.words(text)
+        if self.split:
+            tokens = split_clitics(tokens)
+        stop, stem = self.stopwords, self.stem
+        return [stem(t) for t in tokens if t not in stop]

@@ -5,7 +5,12 @@
   suffixes, never below three letters. Default: fast and permissively licensed.
 - ``isri``: nltk's ISRI root-based stemmer (Apache-2.0).
 - ``snowball``: the Snowball Arabic stemmer via ``snowballstemmer`` + ``PyStemmer`` (BSD).
+- ``arlstem`` / ``arlstem2``: nltk's ARLSTem light stemmers (Apache-2.0).
+- ``qalsadi``: the Qalsadi lemmatiser (GPL-3.0; not installed by default: ``pip install qalsadi``).
 - ``none``: identity.
+
+Only Arabic-script tokens are stemmed; placeholders (``<url>``), Latin words, digits
+and emoji pass through unchanged.
 """
 
 from __future__ import annotations
@@ -44,15 +49,54 @@ def _snowball() -> Callable[[str], str]:
     return snowballstemmer.stemmer("arabic").stemWord
 
 
-def get_stemmer(name: str, cache_size: int = 200_000) -> Callable[[str], str]:
-    """Return a stemming function for ``name``, memoised per word type."""
+def _arlstem() -> Callable[[str], str]:
+    from nltk.stem.arlstem import ARLSTem
+
+    return ARLSTem().stem
+
+
+def _arlstem2() -> Callable[[str], str]:
+    from nltk.stem.arlstem2 import ARLSTem2
+
+    return ARLSTem2().stem
+
+
+def _qalsadi() -> Callable[[str], str]:
+    try:
+        from qalsadi.lemmatizer import Lemmatizer
+    except ImportError:
+        raise ImportError(
+            "preprocess.stemmer 'qalsadi' needs the qalsadi package (GPL-3.0), which is not installed by "
+            "default: `.venv/bin/pip install qalsadi`"
+        ) from None
+    lemmatizer = Lemmatizer()
+    return lambda word: lemmatizer.lemmatize(word) or word
+
+
+FACTORIES: dict[str, Callable[[], Callable[[str], str]]] = {
+    "light": lambda: light_stem,
+    "isri": _isri,
+    "snowball": _snowball,
+    "arlstem": _arlstem,
+    "arlstem2": _arlstem2,
+    "qalsadi": _qalsadi,
+}
+
+
+def _arabic(word: str) -> bool:
+    return "\u0621" <= word[0] <= "\u064a"
+
+
+def get_stemmer(name: str, cache_size: int = 500_000) -> Callable[[str], str]:
+    """Return a stemming function for ``name``, memoised per word type; non-Arabic tokens pass through."""
     if name == "none":
         return lambda word: word
-    factories: dict[str, Callable[[], Callable[[str], str]]] = {
-        "light": lambda: light_stem,
-        "isri": _isri,
-        "snowball": _snowball,
-    }
-    if name not in factories:
-        raise ValueError(f"unknown stemmer {name!r}; allowed: {', '.join([*factories, 'none'])}")
-    return lru_cache(maxsize=cache_size)(factories[name]())
+    if name not in FACTORIES:
+        raise ValueError(f"unknown stemmer {name!r}; allowed: {', '.join([*FACTORIES, 'none'])}")
+    stem = FACTORIES[name]()
+
+    @lru_cache(maxsize=cache_size)
+    def cached(word: str) -> str:
+        return (stem(word) or word) if _arabic(word) else word
+
+    return cached

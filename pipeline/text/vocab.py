@@ -31,7 +31,10 @@ class Vocab:
 
     @classmethod
     def build(cls, docs: Iterable[list[str]], min_freq: int = 1, max_size: int | None = None) -> Vocab:
-        counts = Counter(tok for doc in docs for tok in doc)
+        return cls.build_from_counts(Counter(tok for doc in docs for tok in doc), min_freq, max_size)
+
+    @classmethod
+    def build_from_counts(cls, counts: Counter, min_freq: int = 1, max_size: int | None = None) -> Vocab:
         # Most frequent first, ties broken alphabetically so the result is deterministic.
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         if max_size is not None:

@@ -16,7 +16,8 @@ class EncodedSplit(Dataset):
     """One split as (ids, label) pairs, cut to ``max_length`` tokens."""
 
     def __init__(self, path: Path, vocab: Vocab, max_length: int) -> None:
-        self.rows = list(read_jsonl(path))
+        # Sorted by id: the same documents give the same batches whatever order the file lists them in.
+        self.rows = sorted(read_jsonl(path), key=lambda r: str(r["id"]))
         self.ids = [vocab.encode(r["tokens"][:max_length]) or [1] for r in self.rows]
         self.labels = [int(r["label"]) for r in self.rows]
 

@@ -1,0 +1,225 @@
+"""Benchmark on real reviews: RES (RES1 + RES2, ElSahar & El-Beltagy 2015) with the paper's protocol.
+
+Settings: ``2class-balanced`` (positive/negative, majority class down-sampled) and
+``3class-balanced`` (positive/negative/mixed, each down-sampled to the smallest), 80/20
+train/test split as in the paper's ``Split_Balanced_*`` rows. Our models see only the 80%:
+the TF-IDF baseline picks C on a validation part of it and refits on all of it; the neural
+models use that validation part for early stopping. Means over 3 seeds (seed = split + init).
+
+Also a stemming ablation (TF-IDF baseline, every stemmer, same seeds), since that is the
+comparison users ask for. Needs ``../shared/data/elsahar-multidomain``; skips cleanly without it.
+Writes ``reports/bench/res_benchmark.json`` and ``reports/bench/res_stemming_ablation.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import logging
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, save, table
+
+DATA = REPO.parent / "shared" / "data" / "elsahar-multidomain"
+SETTINGS = {
+    "2class-balanced": ("Split_Balanced_2C", ("-1", "1")),
+    "3class-balanced": ("Split_Balanced_3C", ("-1", "0", "1")),
+}
+SEEDS = [int(s) for s in os.environ.get("RES_SEEDS", "1,2,3").split(",")]
+ARCHS = os.environ.get("RES_ARCHS", "lstm,gru,bilstm").split(",")
+STEMMERS = ["none", "light", "isri", "snowball", "arlstem", "arlstem2"]
+
+
+def load_res() -> list[tuple[str, str]]:
+    csv.field_size_limit(10**8)
+    rows = []
+    for name in ("RES1", "RES2"):
+        with gzip.open(DATA / f"{name}.csv.gz", "rt", encoding="utf-8", newline="") as fh:
+            rows += [(r["text"], str(int(float(r["polarity"])))) for r in csv.DictReader(fh) if r["text"].strip()]
+    return rows
+
+
+def balanced(rows: list[tuple[str, str]], classes: tuple[str, ...], seed: int) -> list[tuple[str, str]]:
+    by_class = defaultdict(list)
+    for text, pol in rows:
+        if pol in classes:
+            by_class[pol].append(text)
+    n = min(len(by_class[c]) for c in classes)
+    rng = random.Random(seed)
+    return [(t, c) for c in classes for t in rng.sample(by_class[c], n)]
+
+
+def paper_best(split: str) -> dict[str, Any]:
+    with gzip.open(DATA / "all_experiments.csv.gz", "rt", encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["dname"] == "RES" and r["split"] == split]
+    best = max(rows, key=lambda r: float(r["accuracy"]))
+    return {
+        "accuracy": round(float(best["accuracy"]), 4),
+        "fscore": round(float(best["fscore"]), 4),
+        "feature": best["feature"],
+        "clf": best["clf"],
+    }
+
+
+def make_params(work: Path, seed: int, stemmer: str) -> Any:
+    from pipeline.config import parse_params
+
+    data = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    data["base"].update(
+        seed=seed,
+        mlflow_tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
+        raw_dir=str(work / "raw"),
+        processed_dir=str(work / "processed"),
+        models_dir=str(work / "models"),
+        reports_dir=str(work / "reports"),
+    )
+    data["data"].update(
+        source="file", path=str(work / "res.csv"), text_column="text", score_column=None, label_column="polarity"
+    )
+    data["preprocess"].update(stemmer=stemmer)
+    data["preprocess"]["split"].update(test=0.2, val=0.1)
+    data["train"].update(max_epochs=12, patience=3, architectures=ARCHS)
+    return parse_params(data)
+
+
+def read_split(params: Any, name: str) -> tuple[list[list[str]], list[int]]:
+    rows = [json.loads(line) for line in (Path(params.base.processed_dir) / f"{name}.jsonl").open(encoding="utf-8")]
+    return [r["tokens"] for r in rows], [r["label"] for r in rows]
+
+
+def tfidf_scores(params: Any) -> tuple[float, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from pipeline.baselines import TfidfLinear
+
+    (xtr, ytr), (xva, yva), (xte, yte) = (read_split(params, n) for n in ("train", "val", "test"))
+    pred = TfidfLinear().fit(xtr, ytr, xva, yva).predict(xte)
+    return accuracy_score(yte, pred), f1_score(yte, pred, average="macro")
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return round(statistics.fmean(values), 4), round(statistics.stdev(values), 4) if len(values) > 1 else 0.0
+
+
+def main() -> None:
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} is absent (the RES benchmark needs ../shared/data)")
+        return
+    logging.disable(logging.WARNING)
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    from pipeline.evaluate import evaluate
+    from pipeline.preprocess import preprocess
+    from pipeline.train import train
+
+    res = load_res()
+    results: list[dict[str, Any]] = []
+    ablation: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-res-") as tmp:
+        work = Path(tmp)
+        for setting, (split, classes) in SETTINGS.items():
+            paper = paper_best(split)
+            scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"acc": [], "f1": [], "s": []})
+            stem_scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"acc": [], "f1": []})
+            n_docs = 0
+            for seed in SEEDS:
+                rows = balanced(res, classes, seed)
+                n_docs = len(rows)
+                with (work / "res.csv").open("w", encoding="utf-8", newline="") as fh:
+                    writer = csv.writer(fh)
+                    writer.writerow(["text", "polarity"])
+                    writer.writerows(rows)
+                for stemmer in STEMMERS:
+                    params = make_params(work, seed, stemmer)
+                    preprocess(params)
+                    acc, f1 = tfidf_scores(params)
+                    stem_scores[stemmer]["acc"].append(acc)
+                    stem_scores[stemmer]["f1"].append(f1)
+                    if stemmer != "light":
+                        continue
+                    scores["tfidf_logreg"]["acc"].append(acc)
+                    scores["tfidf_logreg"]["f1"].append(f1)
+                    for arch in ARCHS:
+                        start = time.perf_counter()
+                        train(params, arch)
+                        scores[arch]["s"].append(time.perf_counter() - start)
+                    for arch, m in evaluate(params).items():
+                        scores[arch]["acc"].append(m["accuracy"])
+                        scores[arch]["f1"].append(m["f1_macro"])
+                    print(
+                        f"  {setting} seed {seed}: " + ", ".join(f"{k} {v['acc'][-1]:.3f}" for k, v in scores.items()),
+                        flush=True,
+                    )
+            for model, s in scores.items():
+                acc, acc_std = mean_std(s["acc"])
+                f1, f1_std = mean_std(s["f1"])
+                results.append(
+                    {
+                        "dataset": "RES",
+                        "setting": setting,
+                        "model": model,
+                        "accuracy": acc,
+                        "accuracy_std": acc_std,
+                        "macro_f1": f1,
+                        "macro_f1_std": f1_std,
+                        "seeds": SEEDS,
+                        "documents": n_docs,
+                        "train_time_s": round(statistics.fmean(s["s"]), 1) if s["s"] else None,
+                        "paper_best_accuracy": paper["accuracy"],
+                        "paper_best_fscore": paper["fscore"],
+                        "paper_best_config": f"{paper['feature']} + {paper['clf']}",
+                    }
+                )
+            for stemmer, s in stem_scores.items():
+                acc, acc_std = mean_std(s["acc"])
+                f1, _ = mean_std(s["f1"])
+                ablation.append(
+                    {
+                        "dataset": "RES",
+                        "setting": setting,
+                        "model": "tfidf_logreg",
+                        "stemmer": stemmer,
+                        "accuracy": acc,
+                        "accuracy_std": acc_std,
+                        "macro_f1": f1,
+                        "seeds": SEEDS,
+                    }
+                )
+    save("res_benchmark", results)
+    save("res_stemming_ablation", ablation)
+    print("RES, 80/20 split, mean over seeds", SEEDS)
+    table(
+        [
+            (
+                f"{r['setting']:<16} {r['model']:<13}",
+                f"acc {r['accuracy']:.3f}±{r['accuracy_std']:.3f}  macro-F1 {r['macro_f1']:.3f}   "
+                f"paper best acc {r['paper_best_accuracy']:.3f} ({r['paper_best_config']})",
+            )
+            for r in results
+        ]
+    )
+    print("stemming ablation (TF-IDF + logistic regression)")
+    table(
+        [
+            (
+                f"{r['setting']:<16} {r['stemmer']:<9}",
+                f"acc {r['accuracy']:.3f}±{r['accuracy_std']:.3f}  macro-F1 {r['macro_f1']:.3f}",
+            )
+            for r in ablation
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
