@@ -148,8 +148,8 @@ def main() -> None:
                     stem_scores[stemmer]["f1"].append(f1)
                     if stemmer != "light":
                         continue
-                    scores["tfidf_logreg"]["acc"].append(acc)
-                    scores["tfidf_logreg"]["f1"].append(f1)
+                    scores["tfidf_linear"]["acc"].append(acc)
+                    scores["tfidf_linear"]["f1"].append(f1)
                     for arch in ARCHS:
                         start = time.perf_counter()
                         train(params, arch)
@@ -188,7 +188,7 @@ def main() -> None:
                     {
                         "dataset": "RES",
                         "setting": setting,
-                        "model": "tfidf_logreg",
+                        "model": "tfidf_linear",
                         "stemmer": stemmer,
                         "accuracy": acc,
                         "accuracy_std": acc_std,
