@@ -45,7 +45,8 @@ def extract(path: Path) -> tuple[str, str, str | None]:
 
 def main() -> None:
     if not FIXTURES.is_dir():
-        sys.exit(f"{FIXTURES} is absent: nothing to measure")
+        print(f"skipped: {FIXTURES} is absent (the extraction benchmark needs ../shared/data)")
+        return
     meta = json.loads((FIXTURES / "fixtures.json").read_text(encoding="utf-8"))
     must, must_not, rows = [], [], []
     for m in meta:
