@@ -114,7 +114,8 @@ def cost_png(data: dict[str, Any]) -> str | None:
                 continue
             y = data["metrics"][arch]["f1_macro"]
             baseline = data["runs"][arch].get("family") == "baseline"
-            ax.scatter([x], [y], marker="s" if baseline else "o", s=40)
+            color = f"C{archs.index(arch) % 10}"  # one colour per architecture on both charts
+            ax.scatter([x], [y], marker="s" if baseline else "o", s=40, color=color)
             ax.annotate(arch, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel(label)
