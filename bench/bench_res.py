@@ -32,13 +32,19 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, save, table
 
+sys.path.insert(0, str(REPO))  # this checkout's pipeline, not another one installed in the venv
+from pipeline.models.registry import ARCHITECTURES, is_neural
+
 DATA = REPO.parent / "shared" / "data" / "elsahar-multidomain"
 SETTINGS = {
     "2class-balanced": ("Split_Balanced_2C", ("-1", "1")),
     "3class-balanced": ("Split_Balanced_3C", ("-1", "0", "1")),
 }
 SEEDS = [int(s) for s in os.environ.get("RES_SEEDS", "1,2,3").split(",")]
-ARCHS = os.environ.get("RES_ARCHS", "lstm,gru,bilstm").split(",")
+# Every neural architecture of the registry by default (the contract: a row per architecture);
+# tfidf_linear is always scored below, with every stemmer, so it is never trained twice.
+_NEURAL = ",".join(a for a in ARCHITECTURES if is_neural(a))
+ARCHS = [a for a in os.environ.get("RES_ARCHS", _NEURAL).split(",") if a and a != "tfidf_linear"]
 STEMMERS = ["none", "light", "isri", "snowball", "arlstem", "arlstem2"]
 
 

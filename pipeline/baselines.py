@@ -21,6 +21,7 @@ class TfidfLinear:
     min_df: int = 1
     c: float | None = None
     model: Any = None
+    val_f1_macro: float | None = None
 
     def _pipeline(self, c: float) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -56,6 +57,7 @@ class TfidfLinear:
                     for c in C_GRID
                 }
                 self.c = max(C_GRID, key=lambda c: (scores[c], -c))
+                self.val_f1_macro = float(scores[self.c])
             else:
                 self.c = 1.0
         self.model = self._pipeline(self.c).fit([*train, *val], [*y_train, *y_val])
@@ -66,3 +68,8 @@ class TfidfLinear:
 
     def predict_proba(self, docs: Sequence[list[str]]) -> list[list[float]]:
         return self.model.predict_proba(docs).tolist()
+
+    def parameter_count(self) -> int:
+        """Learned weights: the logistic regression's coefficients and intercepts."""
+        clf = self.model[-1]
+        return int(clf.coef_.size + clf.intercept_.size)

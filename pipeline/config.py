@@ -312,11 +312,47 @@ class TrainParams(Section):
     hidden_dim: int = Field(32, ge=1, description="Recurrent hidden size (per direction).")
     num_layers: int = Field(1, ge=1, description="Stacked recurrent layers.")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the classifier head.")
-    pooling: Literal["last", "mean", "max"] = Field("mean", description="How token states become one vector.")
+    pooling: Literal["last", "mean", "max", "attention"] = Field(
+        "mean",
+        description="How token states become one vector (recurrent and transformer): last real step, mean, max, "
+        "or attention (a learned score per token, softmax over real tokens).",
+    )
+    transformer_layers: int = Field(2, ge=1, description="transformer: encoder layers.")
+    transformer_heads: int = Field(2, ge=1, description="transformer: attention heads (must divide embedding_dim).")
+    transformer_ff_dim: int = Field(64, ge=1, description="transformer: feed-forward width (dim_feedforward).")
+    transformer_dropout: float = Field(0.1, ge=0, lt=1, description="transformer: dropout inside encoder layers.")
+    cnn_kernel_sizes: list[int] = Field(
+        default_factory=lambda: [2, 3, 4], description="cnn: one convolution per kernel size (tokens)."
+    )
+    cnn_filters: int = Field(32, ge=1, description="cnn: filters per kernel size.")
     max_length: int = Field(200, ge=1, description="Tokens kept per document (the rest is cut).")
     grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip (0 = off).")
     accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="Lightning accelerator.")
     limit_train_batches: float = Field(1.0, gt=0, le=1, description="Fraction of train batches per epoch.")
+    scheduler: Literal["none", "linear", "cosine", "plateau"] = Field(
+        "none",
+        description="LR schedule: none (constant); linear or cosine (warmup_ratio of the steps linear warmup, then "
+        "linear/cosine decay to 0, per step); plateau (ReduceLROnPlateau on val/f1_macro, halves the LR).",
+    )
+    warmup_ratio: float = Field(
+        0.0, ge=0, lt=1, description="linear/cosine: fraction of all training steps spent warming up."
+    )
+    class_weights: Literal["none", "balanced"] = Field(
+        "none",
+        description="Loss weights per class: none, or balanced (n_train / (n_classes * count), from the train split).",
+    )
+    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field(
+        "auto",
+        description="Lightning precision on a GPU (auto: bf16-mixed where supported, else 16-mixed); always 32 on CPU.",
+    )
+    resume: bool = Field(
+        True,
+        description="Resume an interrupted training from its last.ckpt in state_dir (only with the same params and "
+        "data; false: start afresh).",
+    )
+    state_dir: str = Field(
+        "data/train-state", description="last.ckpt of unfinished trainings, one folder per architecture."
+    )
 
     @field_validator("architectures")
     @classmethod
@@ -329,6 +365,22 @@ class TrainParams(Section):
         if len(set(value)) != len(value):
             raise ValueError(f"lists an architecture twice: {value}")
         return value
+
+    @field_validator("cnn_kernel_sizes")
+    @classmethod
+    def _kernels(cls, value: list[int]) -> list[int]:
+        if not value or any(k < 1 for k in value):
+            raise ValueError(f"needs at least one kernel size, each >= 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TrainParams:
+        if self.embedding_dim % self.transformer_heads:
+            raise ValueError(
+                f"train.transformer_heads ({self.transformer_heads}) must divide train.embedding_dim "
+                f"({self.embedding_dim})"
+            )
+        return self
 
 
 class EvaluateParams(Section):

@@ -1,6 +1,7 @@
 """Stage **evaluate**: test-set metrics for every trained architecture.
 
-Loads each ``<models_dir>/<arch>/best.ckpt`` (the best validation checkpoint), predicts
+Loads each ``<models_dir>/<arch>/best.ckpt`` (the best validation checkpoint; for the
+``tfidf_linear`` baseline ``model.joblib``), predicts
 the test split and writes ``<reports_dir>/eval/<arch>.json`` (accuracy, macro-F1,
 per-class precision/recall/F1, confusion matrix, examples) and the headline
 ``<reports_dir>/metrics.json`` that ``dvc metrics show`` reads. Test metrics are added
@@ -16,6 +17,7 @@ from typing import Any
 from pipeline import cli
 from pipeline.config import Params, load_params
 from pipeline.jsonl import DataError, read_json, write_json
+from pipeline.models.registry import is_neural
 from pipeline.tracking import setup_mlflow
 
 log = logging.getLogger("evaluate")
@@ -63,6 +65,18 @@ def predict(ckpt: Path, params: Params) -> tuple[list[int], list[int], list[list
     return y_true, y_pred, probs, dm.split("test").rows
 
 
+def predict_baseline(path: Path, params: Params) -> tuple[list[int], list[int], list[list[float]], list[dict]]:
+    import joblib
+
+    from pipeline.train import read_tokens
+
+    model = joblib.load(path)
+    docs, y_true, rows = read_tokens(params.base.processed_dir, "test")
+    y_pred = model.predict(docs)
+    probs = model.predict_proba(docs)
+    return y_true, y_pred, probs, rows
+
+
 def evaluate(params: Params) -> dict[str, dict[str, float]]:
     base = params.base
     labels = read_json(Path(base.processed_dir) / "classes.json")["labels"]
@@ -73,11 +87,12 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
 
     for arch in params.train.architectures:
         model_dir = Path(base.models_dir) / arch
-        ckpt = model_dir / "best.ckpt"
+        neural = is_neural(arch)
+        ckpt = model_dir / ("best.ckpt" if neural else "model.joblib")
         if not ckpt.is_file():
-            raise DataError(f"{ckpt}: no checkpoint (run `dvc repro train@{arch}` first)")
+            raise DataError(f"{ckpt}: no trained model (run `dvc repro train@{arch}` first)")
         run = read_json(model_dir / "run.json")
-        y_true, y_pred, probs, rows = predict(ckpt, params)
+        y_true, y_pred, probs, rows = (predict if neural else predict_baseline)(ckpt, params)
         metrics = classification_metrics(y_true, y_pred, labels)
         examples = [
             {

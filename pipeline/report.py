@@ -44,20 +44,28 @@ def collect(params: Params) -> dict[str, Any]:
     return data
 
 
+def _num(value: Any, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
 def ranking_rows(data: dict[str, Any]) -> list[list[str]]:
     rows = []
     for rank, arch in enumerate(data["ranking"], 1):
         m, run = data["metrics"][arch], data["runs"][arch]
+        lat = run.get("latency_ms_per_doc") or {}
         rows.append(
             [
                 str(rank),
                 arch,
+                run.get("family", "recurrent"),
                 f"{m['accuracy']:.4f}",
                 f"{m['f1_macro']:.4f}",
-                f"{run['best_val_f1_macro']:.4f}" if run.get("best_val_f1_macro") is not None else "–",
+                _num(run.get("best_val_f1_macro"), ".4f"),
                 f"{run['parameters']:,}",
                 f"{run['train_time_s']:.1f}",
-                f"{run['best_epoch']}/{run['epochs_run']}",
+                _num(lat.get("batch_1"), ".3f"),
+                _num(lat.get("batch_64"), ".3f"),
+                f"{run['best_epoch']}/{run['epochs_run']}" if run.get("curve") else "–",
                 run.get("mlflow_run_id") or "–",
             ]
         )
@@ -67,14 +75,57 @@ def ranking_rows(data: dict[str, Any]) -> list[list[str]]:
 RANK_HEADER = [
     "#",
     "architecture",
+    "family",
     "test accuracy",
     "test macro-F1",
     "best val macro-F1",
     "parameters",
     "train time (s)",
+    "latency ms/doc (batch 1, CPU)",
+    "latency ms/doc (batch 64, CPU)",
     "best/run epochs",
     "MLflow run",
 ]
+
+
+def _latency_1(run: dict[str, Any]) -> float | None:
+    return (run.get("latency_ms_per_doc") or {}).get("batch_1")
+
+
+def cost_png(data: dict[str, Any]) -> str | None:
+    """Accuracy against cost: test macro-F1 vs parameters and vs CPU latency (batch 1), as base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    archs = [a for a in data["ranking"] if data["runs"][a].get("parameters")]
+    if not archs:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+    costs = [
+        ("parameters (log scale)", lambda run: run["parameters"]),
+        ("CPU latency, ms/doc at batch 1 (log scale)", _latency_1),
+    ]
+    for ax, (label, cost) in zip(axes, costs, strict=True):
+        for arch in archs:
+            x = cost(data["runs"][arch])
+            if not x:
+                continue
+            y = data["metrics"][arch]["f1_macro"]
+            baseline = data["runs"][arch].get("family") == "baseline"
+            color = f"C{archs.index(arch) % 10}"  # one colour per architecture on both charts
+            ax.scatter([x], [y], marker="s" if baseline else "o", s=40, color=color)
+            ax.annotate(arch, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test macro-F1")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def curve_png(data: dict[str, Any]) -> str | None:
@@ -243,6 +294,12 @@ def render_html(params: Params, data: dict[str, Any]) -> str:
         "<h2>Ranking (test split)</h2>",
         _html_table(RANK_HEADER, ranking_rows(data), highlight_first=True),
     ]
+    cost = cost_png(data)
+    if cost:
+        parts += [
+            "<h2>Accuracy against cost</h2>",
+            f'<img alt="test macro-F1 against parameters and CPU latency" src="data:image/png;base64,{cost}">',
+        ]
     if png:
         parts += [
             "<h2>Learning curves</h2>",

@@ -1,35 +1,109 @@
-"""Stage **train@<arch>**: fit one architecture with Lightning, keep the best checkpoint.
+"""Stage **train@<arch>**: fit one architecture, keep its best and last checkpoints.
 
 ``python -m pipeline.train <arch>`` reads ``base``, ``preprocess`` (for the record) and
 ``train`` params and writes ``<models_dir>/<arch>/``: ``best.ckpt`` (best validation
-macro-F1), ``run.json`` (seed, git commit, versions, params, parameter count, times,
-epochs, per-epoch curve, MLflow run id). The run is logged to MLflow as ``train-<arch>``.
+macro-F1), ``last.ckpt`` (the final epoch), ``run.json`` (seed, git commit, versions, params,
+parameter count, times, epochs, per-epoch curve, CPU inference latency, MLflow run id). The
+run is logged to MLflow as ``train-<arch>``. ``tfidf_linear`` (family ``baseline``) is fitted
+with scikit-learn instead and saved as ``model.joblib``.
+
+Interrupted trainings resume: while a network trains, its checkpoints live in
+``<train.state_dir>/<arch>/`` (outside the DVC output, which DVC deletes before re-running a
+stage) with a fingerprint of the params and data; the next run with the same fingerprint and
+``train.resume: true`` continues from ``last.ckpt`` in the same MLflow run. A finished training
+moves its checkpoints into the output folder and leaves no state behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import os
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
-from pipeline.jsonl import read_json, write_json
-from pipeline.models.registry import ARCHITECTURES
+from pipeline.jsonl import read_json, read_jsonl, write_json
+from pipeline.models.registry import ARCHITECTURES, is_neural
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow, tracking_uri
 
 log = logging.getLogger("train")
 MONITOR = "val/f1_macro"
+# Keys that may change between an interrupted run and its resumption.
+RESUME_FREE = {"architectures", "max_epochs", "patience", "resume", "state_dir", "accelerator", "precision"}
+LATENCY_DOCS = 100  # batch-1 timings over at most this many test documents
 
 
-def train(params: Params, arch: str) -> dict[str, Any]:
-    """Train ``arch``; return its run record (also written to ``run.json``)."""
+def resolve_precision(choice: str, cuda: bool, bf16_supported: bool = False) -> str:
+    """Lightning precision: mixed precision only on a CUDA GPU, full 32-bit on CPU."""
+    if not cuda:
+        return "32-true"
+    if choice == "auto":
+        return "bf16-mixed" if bf16_supported else "16-mixed"
+    return "32-true" if choice == "32" else choice
+
+
+def fingerprint(params: Params, arch: str) -> str:
+    """What a resumed training must share with the interrupted one: params and the processed data."""
+    tp = {k: v for k, v in params.train.model_dump().items() if k not in RESUME_FREE}
+    h = hashlib.sha256(
+        json.dumps([arch, params.base.seed, params.base.deterministic, tp], sort_keys=True).encode("utf-8")
+    )
+    processed = Path(params.base.processed_dir)
+    for name in ("classes.json", "vocab.json", "train.jsonl", "val.jsonl"):
+        with open(processed / name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _time_per_doc(predict: Callable[[list[Any]], Any], docs: list[Any], batch_size: int) -> float:
+    """Milliseconds per document predicting ``docs`` in batches of ``batch_size`` (after one warm-up)."""
+    if batch_size == 1:
+        docs = docs[:LATENCY_DOCS]
+    else:  # enough documents for at least 3 full batches
+        docs = (docs * (1 + (3 * batch_size) // max(1, len(docs))))[: max(len(docs), 3 * batch_size)]
+    predict(docs[:batch_size])
+    started = time.perf_counter()
+    for i in range(0, len(docs), batch_size):
+        predict(docs[i : i + batch_size])
+    return round(1000 * (time.perf_counter() - started) / len(docs), 4)
+
+
+def latency(predict: Callable[[list[Any]], Any], docs: list[Any]) -> dict[str, float]:
+    """CPU inference latency, ms/document, at batch 1 and batch 64."""
+    return {"batch_1": _time_per_doc(predict, docs, 1), "batch_64": _time_per_doc(predict, docs, 64)}
+
+
+def network_latency(model: Any, items: Sequence[tuple[list[int], int]]) -> dict[str, float]:
+    import torch
+
+    from pipeline.training.data import collate
+
+    model = model.to("cpu").eval()
+
+    def predict(batch: list[tuple[list[int], int]]) -> None:
+        with torch.inference_mode():
+            b = collate(batch)
+            model(b["ids"], b["lengths"]).argmax(-1)
+
+    return latency(predict, list(items))
+
+
+def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train ``arch``; return its run record (also written to ``run.json``).
+
+    ``callbacks`` are extra Lightning callbacks (tests use one to interrupt a training)."""
     if arch not in ARCHITECTURES:
         raise ParamsError(f"unknown architecture {arch!r}; allowed: {', '.join(sorted(ARCHITECTURES))}")
+    if not is_neural(arch):
+        return train_baseline(params, arch)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
     import lightning as L
     import torch
@@ -37,26 +111,65 @@ def train(params: Params, arch: str) -> dict[str, Any]:
     from lightning.pytorch.loggers import MLFlowLogger
 
     from pipeline.training.data import ReviewDataModule
-    from pipeline.training.module import ClassifierModule
+    from pipeline.training.module import ClassifierModule, balanced_class_weights
 
     base, tp = params.base, params.train
     L.seed_everything(base.seed, workers=True)
     classes = read_json(Path(base.processed_dir) / "classes.json")
+    num_classes = len(classes["labels"])
     dm = ReviewDataModule(base.processed_dir, tp.batch_size, tp.max_length, eval_batch_size=64)
-    model = ClassifierModule(arch, len(dm.vocab), len(classes["labels"]), tp.model_dump())
+    weights = balanced_class_weights(dm.split("train").labels, num_classes) if tp.class_weights == "balanced" else None
+    model = ClassifierModule(arch, len(dm.vocab), num_classes, tp.model_dump(), class_weights=weights)
 
     out_dir = Path(base.models_dir) / arch
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
 
-    curve: list[dict[str, float]] = []
+    state_dir = Path(tp.state_dir) / arch
+    state_file = state_dir / "state.json"
+    fp = fingerprint(params, arch)
+    resume_from: Path | None = None
+    run_id: str | None = None
+    if tp.resume and (state_dir / "checkpoints" / "last.ckpt").is_file() and state_file.is_file():
+        state = read_json(state_file)
+        if state.get("fingerprint") == fp:
+            resume_from, run_id = state_dir / "checkpoints" / "last.ckpt", state.get("mlflow_run_id")
+        else:
+            log.info("%s: discarding the state of an interrupted training with other params or data", arch)
+    if resume_from is None:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    ckpt_dir = state_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     class RecordCurve(Callback):
+        """Per-epoch metrics; part of the checkpoint, so a resumed training keeps the earlier epochs."""
+
+        def __init__(self) -> None:
+            self.curve: list[dict[str, float]] = []
+            self.elapsed_s = 0.0  # training time over all runs of this training (resumptions included)
+            self.start_epoch = 0
+            self._mark = time.perf_counter()
+
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            self.start_epoch = trainer.current_epoch
+            self._mark = time.perf_counter()
+
         def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            now = time.perf_counter()
+            self.elapsed_s += now - self._mark
+            self._mark = now
             # Runs after the epoch's validation, so train/ and val/ metrics are both current.
             row = {"epoch": trainer.current_epoch}
             row.update({k: round(float(v), 6) for k, v in trainer.callback_metrics.items() if "/" in k})
-            curve.append(row)
+            row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+            self.curve.append(row)
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"curve": self.curve, "elapsed_s": self.elapsed_s}
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            self.curve = list(state_dict["curve"])
+            self.elapsed_s = float(state_dict["elapsed_s"])
 
     setup_mlflow(base)
     logger = MLFlowLogger(
@@ -64,14 +177,39 @@ def train(params: Params, arch: str) -> dict[str, Any]:
         run_name=f"train-{arch}",
         tracking_uri=tracking_uri(base),
         tags={**provenance_tags(base.seed), "arch": arch, "stage": "train"},
+        run_id=run_id,
     )
-    checkpoint = ModelCheckpoint(dirpath=out_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1)
+    write_json(state_file, {"fingerprint": fp, "mlflow_run_id": logger.run_id})
+    # Both checkpoints are written at the end of each training epoch (after validation, after the curve).
+    best_ckpt = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor=MONITOR,
+        mode="max",
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    # monitor None and top 1: each epoch overwrites last.ckpt (save_last only follows a top-k save)
+    last_ckpt = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False
+    )
+    recorder = RecordCurve()
+    cuda = tp.accelerator != "cpu" and torch.cuda.is_available()
+    precision = resolve_precision(tp.precision, cuda, cuda and torch.cuda.is_bf16_supported())
     trainer = L.Trainer(
         max_epochs=tp.max_epochs,
         accelerator=tp.accelerator,
         devices=1,
+        precision=precision,
         deterministic=base.deterministic,
-        callbacks=[checkpoint, EarlyStopping(monitor=MONITOR, mode="max", patience=tp.patience), RecordCurve()],
+        callbacks=[
+            best_ckpt,
+            last_ckpt,
+            EarlyStopping(monitor=MONITOR, mode="max", patience=tp.patience),
+            recorder,
+            *callbacks,
+        ],
         logger=logger,
         gradient_clip_val=tp.grad_clip or None,
         limit_train_batches=tp.limit_train_batches,
@@ -80,46 +218,126 @@ def train(params: Params, arch: str) -> dict[str, Any]:
         default_root_dir=str(out_dir),
         log_every_n_steps=1,
     )
-    logger.log_hyperparams(flat_params(params))
-    started = time.perf_counter()
-    trainer.fit(model, datamodule=dm)
-    train_time = time.perf_counter() - started
+    if resume_from is None:
+        logger.log_hyperparams(flat_params(params))
+    else:
+        log.info("%s: resuming an interrupted training from %s", arch, resume_from)
+    trainer.fit(model, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
+    train_time = recorder.elapsed_s
 
+    for name in ("best.ckpt", "last.ckpt"):
+        shutil.move(str(ckpt_dir / name), str(out_dir / name))
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+    curve = recorder.curve
     best = max(curve, key=lambda r: r.get(MONITOR, float("-inf"))) if curve else {}
+    best_model = ClassifierModule.load_from_checkpoint(out_dir / "best.ckpt", map_location="cpu")
+    lat = network_latency(best_model, dm.split("test"))
     record: dict[str, Any] = {
         "arch": arch,
+        "family": ARCHITECTURES[arch].family,
         "description": ARCHITECTURES[arch].description,
         **provenance(base.seed),
         "params": flat_params(params),
         "parameters": sum(p.numel() for p in model.parameters()),
         "device": str(trainer.strategy.root_device),
+        "precision": precision,
         "train_time_s": round(train_time, 2),
         "epochs_run": len(curve),
+        "resumed_at_epoch": recorder.start_epoch if resume_from else None,
         "best_epoch": best.get("epoch"),
         "best_val_f1_macro": best.get(MONITOR),
         "train_samples": len(dm.split("train")),
+        "class_weights": weights,
+        "latency_ms_per_doc": lat,
         "checkpoint": str(out_dir / "best.ckpt"),
+        "last_checkpoint": str(out_dir / "last.ckpt"),
         "mlflow_run_id": logger.run_id,
         "mlflow_experiment_id": logger.experiment_id,
         "curve": curve,
         "torch_threads": torch.get_num_threads(),
     }
     write_json(out_dir / "run.json", record)
-    client = logger.experiment
-    client.log_metric(logger.run_id, "best/val_f1_macro", record["best_val_f1_macro"] or 0.0)
-    client.log_metric(logger.run_id, "train_time_s", record["train_time_s"])
-    client.log_param(logger.run_id, "parameters", record["parameters"])
-    client.log_artifact(logger.run_id, str(out_dir / "run.json"))
-    client.log_artifact(logger.run_id, str(Path(checkpoint.best_model_path)))
+    _log_record(logger.experiment, logger.run_id, record, [out_dir / "run.json", out_dir / "best.ckpt"])
+    return record
+
+
+def _log_record(client: Any, run_id: str, record: dict[str, Any], artifacts: list[Path]) -> None:
+    client.log_metric(run_id, "best/val_f1_macro", record["best_val_f1_macro"] or 0.0)
+    client.log_metric(run_id, "train_time_s", record["train_time_s"])
+    for batch, ms in record["latency_ms_per_doc"].items():
+        client.log_metric(run_id, f"latency_ms_per_doc/{batch}", ms)
+    client.log_param(run_id, "parameters", record["parameters"])
+    for path in artifacts:
+        client.log_artifact(run_id, str(path))
     log.info(
-        "%s: best val macro-F1 %.4f at epoch %s of %d, %.1f s, %d parameters",
-        arch,
+        "%s: best val macro-F1 %.4f at epoch %s of %d, %.1f s, %d parameters, %.3f ms/doc (batch 1)",
+        record["arch"],
         record["best_val_f1_macro"] or 0,
         record["best_epoch"],
-        len(curve),
-        train_time,
+        record["epochs_run"],
+        record["train_time_s"],
         record["parameters"],
+        record["latency_ms_per_doc"]["batch_1"],
     )
+
+
+def read_tokens(processed_dir: str, split: str) -> tuple[list[list[str]], list[int], list[dict[str, Any]]]:
+    """A split's token lists and labels, sorted by id like :class:`EncodedSplit`."""
+    rows = sorted(read_jsonl(Path(processed_dir) / f"{split}.jsonl"), key=lambda r: str(r["id"]))
+    return [r["tokens"] for r in rows], [int(r["label"]) for r in rows], rows
+
+
+def train_baseline(params: Params, arch: str) -> dict[str, Any]:
+    """``tfidf_linear``: C chosen on validation macro-F1, refitted on train + val, saved with joblib."""
+    import joblib
+    import mlflow
+
+    from pipeline.baselines import TfidfLinear
+
+    base = params.base
+    out_dir = Path(base.models_dir) / arch
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    xtr, ytr, _ = read_tokens(base.processed_dir, "train")
+    xva, yva, _ = read_tokens(base.processed_dir, "val")
+    xte, _, _ = read_tokens(base.processed_dir, "test")
+    started = time.perf_counter()
+    model = TfidfLinear().fit(xtr, ytr, xva, yva)
+    train_time = time.perf_counter() - started
+    joblib.dump(model, out_dir / "model.joblib")
+    setup_mlflow(base)
+    with mlflow.start_run(
+        run_name=f"train-{arch}", tags={**provenance_tags(base.seed), "arch": arch, "stage": "train"}
+    ) as run:
+        mlflow.log_params(flat_params(params))
+        mlflow.log_param("tfidf_linear.C", model.c)
+        record: dict[str, Any] = {
+            "arch": arch,
+            "family": ARCHITECTURES[arch].family,
+            "description": ARCHITECTURES[arch].description,
+            **provenance(base.seed),
+            "params": flat_params(params),
+            "parameters": model.parameter_count(),
+            "device": "cpu",
+            "precision": None,
+            "train_time_s": round(train_time, 2),
+            "epochs_run": 1,
+            "resumed_at_epoch": None,
+            "best_epoch": 0,
+            "best_val_f1_macro": round(model.val_f1_macro, 6) if model.val_f1_macro is not None else None,
+            "train_samples": len(ytr),
+            "class_weights": None,
+            "C": model.c,
+            "latency_ms_per_doc": latency(model.predict, xte),
+            "checkpoint": str(out_dir / "model.joblib"),
+            "last_checkpoint": None,
+            "mlflow_run_id": run.info.run_id,
+            "mlflow_experiment_id": run.info.experiment_id,
+            "curve": [],
+        }
+        write_json(out_dir / "run.json", record)
+        _log_record(mlflow.MlflowClient(), run.info.run_id, record, [out_dir / "run.json", out_dir / "model.joblib"])
     return record
 
 

@@ -1,26 +1,38 @@
 import pytest
 import torch
 
-from pipeline.config import TrainParams
+from pipeline.config import ParamsError, TrainParams, parse_params
 from pipeline.models.networks import build_network
-from pipeline.models.registry import ARCHITECTURES
+from pipeline.models.registry import ARCHITECTURES, is_neural
+
+NEURAL = sorted(a for a in ARCHITECTURES if is_neural(a))
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("arch", NEURAL)
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
 def test_every_architecture_builds_and_ignores_padding(arch, pooling):
     torch.manual_seed(0)
     net = build_network(
         arch, vocab_size=50, num_classes=3, tp=TrainParams(pooling=pooling, hidden_dim=8, embedding_dim=8)
     )
     net.eval()
-    ids = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]])
-    lengths = torch.tensor([3, 5])
+    ids = torch.tensor([[5, 6, 7, 0, 0, 0, 0], [8, 9, 10, 11, 12, 13, 14]])
+    lengths = torch.tensor([3, 7])
     out = net(ids, lengths)
     assert out.shape == (2, 3)
     # the same document without padding gives the same output
     alone = net(ids[:1, :3], lengths[:1])
     torch.testing.assert_close(out[:1], alone)
+    # and a gradient reaches every parameter (nothing registered but unused)
+    net.train()
+    net(ids, lengths).sum().backward()
+    unused = [n for n, p in net.named_parameters() if p.grad is None and "embedding" not in n]
+    assert not unused, unused
+
+
+def test_registry_has_the_zoo():
+    assert {"transformer", "cnn", "encdec", "tfidf_linear"} <= set(ARCHITECTURES)
+    assert not is_neural("tfidf_linear") and is_neural("cnn")
 
 
 def test_bidirectional_doubles_the_encoder_width():
@@ -29,6 +41,30 @@ def test_bidirectional_doubles_the_encoder_width():
     assert build_network("lstm", 20, 2, tp).encoder.output_dim == 8
 
 
-def test_unknown_architecture():
+def test_cnn_has_one_convolution_per_kernel_size():
+    net = build_network("cnn", 20, 2, TrainParams(embedding_dim=8, cnn_kernel_sizes=[1, 3, 5], cnn_filters=4))
+    assert [c.kernel_size[0] for c in net.encoder.convs] == [1, 3, 5]
+    assert net.encoder.output_dim == 12
+
+
+def test_transformer_uses_the_declared_sizes():
+    tp = TrainParams(embedding_dim=16, transformer_layers=3, transformer_heads=4, transformer_ff_dim=24)
+    enc = build_network("transformer", 20, 2, tp).encoder
+    assert len(enc.encoder.layers) == 3
+    layer = enc.encoder.layers[0]
+    assert layer.self_attn.num_heads == 4 and layer.linear1.out_features == 24
+    assert enc.positions.num_embeddings == tp.max_length
+
+
+def test_transformer_heads_must_divide_the_embedding():
+    with pytest.raises(ParamsError, match="transformer_heads"):
+        parse_params({"train": {"embedding_dim": 30, "transformer_heads": 4}})
+    with pytest.raises(ParamsError, match="cnn_kernel_sizes"):
+        parse_params({"train": {"cnn_kernel_sizes": []}})
+
+
+def test_unknown_architecture_and_baseline_have_no_network():
     with pytest.raises(ValueError, match="allowed"):
         build_network("cnn9", 10, 2, TrainParams())
+    with pytest.raises(ValueError, match="not a neural network"):
+        build_network("tfidf_linear", 10, 2, TrainParams())

@@ -1,4 +1,8 @@
-"""Networks behind the registry names: an encoder turns token ids into one vector per document."""
+"""Networks behind the registry names: an encoder turns token ids into one vector per document.
+
+Every encoder takes ``(ids, lengths)`` (right-padded with id 0) and must give the same vector for a
+document whatever padding follows it (``tests/test_network.py`` checks every registered network).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,46 @@ from pipeline.models.registry import ARCHITECTURES
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
+def _mask(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(batch, time) booleans: True on real tokens."""
+    return torch.arange(ids.size(1), device=ids.device)[None, :] < lengths.to(ids.device)[:, None]
+
+
+class AttentionPooling(nn.Module):
+    """A learned score per token state; softmax over the real tokens; the weighted sum."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(dim, 1)
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(states).squeeze(-1).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1).unsqueeze(-1)
+        return (weights * states).sum(1)
+
+
+def pool(
+    states: torch.Tensor,
+    mask: torch.Tensor,
+    lengths: torch.Tensor,
+    method: str,
+    attention: AttentionPooling | None = None,
+) -> torch.Tensor:
+    """mean / max / attention over real tokens, or the last real token's state."""
+    if method == "mean":
+        m = mask.unsqueeze(-1).to(states.dtype)
+        return (states * m).sum(1) / lengths.clamp(min=1).to(states.device)[:, None].to(states.dtype)
+    if method == "max":
+        return states.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(1).values
+    if method == "attention":
+        assert attention is not None
+        return attention(states, mask)
+    idx = (lengths.to(states.device) - 1).clamp(min=0)
+    return states[torch.arange(states.size(0), device=states.device), idx]
+
+
 class RecurrentEncoder(nn.Module):
-    """Embedding → (Bi)RNN/GRU/LSTM → pooling (last, mean or max over real tokens)."""
+    """Embedding → (Bi)RNN/GRU/LSTM → pooling (last, mean, max or attention over real tokens)."""
 
     def __init__(
         self,
@@ -39,24 +81,116 @@ class RecurrentEncoder(nn.Module):
         )
         self.pooling = pooling
         self.output_dim = hidden_dim * (2 if bidirectional else 1)
+        self.attention = AttentionPooling(self.output_dim) if pooling == "attention" else None
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def states(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token states (batch, time, output_dim) and the final hidden state (batch, output_dim)."""
         emb = self.embedding(ids)
         packed = nn.utils.rnn.pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.rnn(packed)
+        out, hidden = self.rnn(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))
-        mask = (torch.arange(ids.size(1), device=ids.device)[None, :] < lengths[:, None]).unsqueeze(-1)
-        if self.pooling == "mean":
-            return (out * mask).sum(1) / lengths.clamp(min=1)[:, None].to(out.dtype)
-        if self.pooling == "max":
-            return out.masked_fill(~mask, float("-inf")).max(1).values
-        # "last": the final real step of the forward direction, the first step of the backward one.
-        idx = (lengths - 1).clamp(min=0)
-        last = out[torch.arange(out.size(0), device=out.device), idx]
-        if self.rnn.bidirectional:
+        h = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM: (h, c)
+        directions = 2 if self.rnn.bidirectional else 1
+        final = h.view(self.rnn.num_layers, directions, h.size(1), h.size(2))[-1]  # last layer
+        return out, torch.cat(list(final), dim=-1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out, _ = self.states(ids, lengths)
+        mask = _mask(ids, lengths)
+        if self.pooling == "last" and self.rnn.bidirectional:
+            # the final real step of the forward direction, the first step of the backward one
+            last = pool(out, mask, lengths, "last")
             half = out.size(-1) // 2
-            last = torch.cat([last[:, :half], out[:, 0, half:]], dim=-1)
-        return last
+            return torch.cat([last[:, :half], out[:, 0, half:]], dim=-1)
+        return pool(out, mask, lengths, self.pooling, self.attention)
+
+
+class TransformerEncoderNet(nn.Module):
+    """Learned token + position embeddings → nn.TransformerEncoder (padding masked) → pooling."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        dim: int,
+        max_positions: int,
+        layers: int = 2,
+        heads: int = 2,
+        ff_dim: int = 64,
+        dropout: float = 0.1,
+        pooling: str = "mean",
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.positions = nn.Embedding(max_positions, dim)
+        layer = nn.TransformerEncoderLayer(
+            d_model=dim, nhead=heads, dim_feedforward=ff_dim, dropout=dropout, batch_first=True
+        )
+        # no nested-tensor fast path: the same numbers in train and eval mode, whatever the padding
+        self.encoder = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
+        self.max_positions = max_positions
+        self.pooling = pooling
+        self.output_dim = dim
+        self.attention = AttentionPooling(dim) if pooling == "attention" else None
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        ids = ids[:, : self.max_positions]
+        lengths = lengths.clamp(max=self.max_positions)
+        positions = torch.arange(ids.size(1), device=ids.device)
+        x = self.embedding(ids) + self.positions(positions)[None]
+        mask = _mask(ids, lengths)
+        states = self.encoder(x, src_key_padding_mask=~mask)
+        return pool(states, mask, lengths, self.pooling, self.attention)
+
+
+class CNNEncoder(nn.Module):
+    """Embedding → one Conv1d per kernel size (ReLU) → max over time; the pooled maps concatenated.
+
+    Convolutions are "full" (k-1 zeros each side) and the max is taken over the outputs that see
+    at least one real token only, so padding after a document never changes its vector.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int, kernel_sizes: list[int], filters: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, filters, k, padding=k - 1) for k in kernel_sizes)
+        self.kernel_sizes = list(kernel_sizes)
+        self.output_dim = filters * len(kernel_sizes)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = _mask(ids, lengths)
+        x = (self.embedding(ids) * mask.unsqueeze(-1)).transpose(1, 2)  # (batch, dim, time)
+        pooled = []
+        for k, conv in zip(self.kernel_sizes, self.convs, strict=True):
+            out = torch.relu(conv(x))  # (batch, filters, time + k - 1)
+            valid = torch.arange(out.size(-1), device=ids.device)[None, :] < (lengths.to(ids.device) + k - 1)[:, None]
+            pooled.append(out.masked_fill(~valid.unsqueeze(1), float("-inf")).max(-1).values)
+        return torch.cat(pooled, dim=-1)
+
+
+class EncoderDecoderNet(nn.Module):
+    """Recurrent encoder; a decoder query from its final state attends over its token states (additive,
+    Bahdanau-style attention); the context and the query go through a tanh layer: the document vector."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, cell: str, bidirectional: bool) -> None:
+        super().__init__()
+        self.encoder = RecurrentEncoder(
+            vocab_size, embedding_dim, hidden_dim, cell=cell, bidirectional=bidirectional, pooling="mean"
+        )
+        enc = self.encoder.output_dim
+        self.query = nn.Linear(enc, hidden_dim)
+        self.keys = nn.Linear(enc, hidden_dim, bias=False)
+        self.energy = nn.Linear(hidden_dim, 1, bias=False)
+        self.decoder = nn.Linear(enc + hidden_dim, hidden_dim)
+        self.output_dim = hidden_dim
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        states, final = self.encoder.states(ids, lengths)
+        mask = _mask(ids, lengths)
+        query = torch.tanh(self.query(final))
+        scores = self.energy(torch.tanh(self.keys(states) + query[:, None, :])).squeeze(-1)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        context = (weights.unsqueeze(-1) * states).sum(1)
+        return torch.tanh(self.decoder(torch.cat([context, query], dim=-1)))
 
 
 class TextClassifier(nn.Module):
@@ -77,6 +211,7 @@ def build_network(arch: str, vocab_size: int, num_classes: int, tp: TrainParams)
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(sorted(ARCHITECTURES))}")
     spec = ARCHITECTURES[arch]
+    encoder: nn.Module
     if spec.family == "recurrent":
         encoder = RecurrentEncoder(
             vocab_size,
@@ -88,6 +223,27 @@ def build_network(arch: str, vocab_size: int, num_classes: int, tp: TrainParams)
             pooling=tp.pooling,
             dropout=tp.dropout,
         )
-    else:  # pragma: no cover - every registered family is handled above
-        raise ValueError(f"no builder for family {spec.family!r}")
+    elif spec.family == "transformer":
+        encoder = TransformerEncoderNet(
+            vocab_size,
+            tp.embedding_dim,
+            max_positions=tp.max_length,
+            layers=tp.transformer_layers,
+            heads=tp.transformer_heads,
+            ff_dim=tp.transformer_ff_dim,
+            dropout=tp.transformer_dropout,
+            pooling=tp.pooling,
+        )
+    elif spec.family == "cnn":
+        encoder = CNNEncoder(vocab_size, tp.embedding_dim, tp.cnn_kernel_sizes, tp.cnn_filters)
+    elif spec.family == "encdec":
+        encoder = EncoderDecoderNet(
+            vocab_size,
+            tp.embedding_dim,
+            tp.hidden_dim,
+            cell=str(spec.option("cell")),
+            bidirectional=bool(spec.option("bidirectional")),
+        )
+    else:
+        raise ValueError(f"{arch!r} (family {spec.family!r}) is not a neural network; it has no network builder")
     return TextClassifier(encoder, num_classes, tp.dropout)

@@ -2,8 +2,9 @@
 
 Kept free of torch imports so that validating ``params.yaml`` stays fast. One
 recurrent encoder with a cell type and a direction flag covers RNN/BiRNN,
-GRU/BiGRU and LSTM/BiLSTM; new families register a builder in
-:mod:`pipeline.models.networks`.
+GRU/BiGRU and LSTM/BiLSTM; the other neural families (transformer, cnn, encdec) have a
+builder each in :mod:`pipeline.models.networks`. ``tfidf_linear`` (family ``baseline``)
+is trained by :class:`pipeline.baselines.TfidfLinear` in the same train stage.
 """
 
 from __future__ import annotations
@@ -39,4 +40,28 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "bigru": _recurrent("gru", True),
     "lstm": _recurrent("lstm", False),
     "bilstm": _recurrent("lstm", True),
+    "transformer": ArchSpec(
+        family="transformer",
+        description="Transformer encoder (self-attention, padding masks) over learned token + position embeddings",
+    ),
+    "cnn": ArchSpec(
+        family="cnn",
+        description="1-D CNN over embeddings: several kernel sizes, max-over-time pooling",
+    ),
+    "encdec": ArchSpec(
+        family="encdec",
+        description="Encoder-decoder classifier: BiGRU encoder, attention-pooled context, MLP decoder head",
+        options=(("cell", "gru"), ("bidirectional", True)),
+    ),
+    "tfidf_linear": ArchSpec(
+        family="baseline",
+        description="TF-IDF word 1-2-grams + logistic regression (C chosen on validation macro-F1)",
+    ),
 }
+
+NEURAL_FAMILIES = ("recurrent", "transformer", "cnn", "encdec")
+
+
+def is_neural(arch: str) -> bool:
+    """True for networks trained with Lightning; False for the scikit-learn baseline."""
+    return ARCHITECTURES[arch].family in NEURAL_FAMILIES

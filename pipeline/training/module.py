@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -24,18 +26,52 @@ def _metrics(num_classes: int, prefix: str) -> MetricCollection:
     )
 
 
+def balanced_class_weights(labels: Sequence[int], num_classes: int) -> list[float]:
+    """``n / (num_classes * count_c)`` per class (scikit-learn's "balanced"); a class absent from
+    ``labels`` gets weight 1 (it contributes no loss term anyway)."""
+    counts = [0] * num_classes
+    for y in labels:
+        counts[int(y)] += 1
+    n = len(labels)
+    return [n / (num_classes * c) if c else 1.0 for c in counts]
+
+
+def schedule_factor(kind: str, step: int, warmup_steps: int, total_steps: int) -> float:
+    """LR multiplier at optimizer step ``step`` (0-based) for the per-step schedules.
+
+    ``linear``/``cosine``: linear warmup from 1/(warmup+1) to 1 over ``warmup_steps``, then linear or
+    half-cosine decay to 0 at ``total_steps``; ``none`` (and ``plateau``, driven by validation): 1.
+    """
+    if kind not in ("linear", "cosine"):
+        return 1.0
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if kind == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 class ClassifierModule(L.LightningModule):
     """Cross-entropy training of ``build_network(arch, …)`` with per-split metrics.
 
     Logged keys: ``train/loss``, ``train/acc``, ``train/f1_macro``, ``val/…``, ``test/…``.
     """
 
-    def __init__(self, arch: str, vocab_size: int, num_classes: int, train_params: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        arch: str,
+        vocab_size: int,
+        num_classes: int,
+        train_params: dict[str, Any],
+        class_weights: list[float] | None = None,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.tp = TrainParams(**train_params)
         self.net: nn.Module = build_network(arch, vocab_size, num_classes, self.tp)
-        self.loss = nn.CrossEntropyLoss()
+        weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.loss = nn.CrossEntropyLoss(weight=weight)
         self.train_metrics = _metrics(num_classes, "train/")
         self.val_metrics = _metrics(num_classes, "val/")
         self.test_metrics = _metrics(num_classes, "test/")
@@ -63,5 +99,21 @@ class ClassifierModule(L.LightningModule):
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return torch.softmax(self(batch["ids"], batch["lengths"]), dim=-1)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.tp.lr, weight_decay=self.tp.weight_decay)
+    def configure_optimizers(self) -> Any:
+        """Adam and the ``train.scheduler`` schedule."""
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.tp.lr, weight_decay=self.tp.weight_decay)
+        kind = self.tp.scheduler
+        if kind == "none":
+            return optimizer
+        if kind == "plateau":
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max", factor=0.5, patience=max(0, self.tp.patience // 2 - 1)
+            )
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": plateau, "monitor": "val/f1_macro", "interval": "epoch"},
+            }
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(self.tp.warmup_ratio * total)
+        sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule_factor(kind, step, warmup, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,218 @@
+"""The classifier zoo: every architecture learns, schedules, class weights, resume, the baseline in the report."""
+
+import json
+import math
+
+import pytest
+
+from pipeline.config import load_params
+from pipeline.evaluate import evaluate
+from pipeline.preprocess import preprocess
+from pipeline.report import report
+from pipeline.train import resolve_precision, train
+from pipeline.training.module import balanced_class_weights, schedule_factor
+from tests.conftest import make_raw_docs, write_params, write_raw
+
+OVERRIDES = {
+    "train.max_epochs": 6,
+    "train.patience": 6,
+    "train.lr": 0.01,
+    "train.hidden_dim": 16,
+    "train.embedding_dim": 16,
+    "train.batch_size": 16,
+    "train.cnn_filters": 8,
+    "train.transformer_ff_dim": 32,
+    "preprocess.min_token_freq": 1,
+}
+ZOO = ["transformer", "cnn", "encdec", "tfidf_linear"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        write_params(root / "params.yaml", {**OVERRIDES, "train.architectures": ZOO})
+        write_raw(root, make_raw_docs(132))
+        params = load_params()
+        preprocess(params)
+        yield root, params
+
+
+@pytest.fixture(scope="module")
+def zoo(project):
+    root, params = project
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        records = {arch: train(params, arch) for arch in ZOO}
+        headline = evaluate(params)
+        report(params)
+    return records, headline
+
+
+def test_every_new_architecture_learns_the_synthetic_task(zoo):
+    records, headline = zoo
+    for arch in ZOO:
+        # three classes: chance is about 0.33
+        assert records[arch]["best_val_f1_macro"] > 0.5, (arch, records[arch]["curve"])
+        assert headline[arch]["f1_macro"] > 0.45, (arch, headline[arch])
+
+
+def test_attention_pooling_learns_too(project):
+    root, params = project
+    tp = params.train.model_copy(update={"pooling": "attention"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rec = train(params.model_copy(update={"train": tp}), "bigru")
+    assert rec["best_val_f1_macro"] > 0.5, rec["curve"]
+
+
+def test_run_records_hold_cost_figures_and_both_checkpoints(project, zoo):
+    root, _ = project
+    records, _ = zoo
+    for arch in records:
+        saved = json.loads((root / "models" / arch / "run.json").read_text(encoding="utf-8"))
+        assert saved["parameters"] > 0 and saved["train_time_s"] >= 0
+        assert set(saved["latency_ms_per_doc"]) == {"batch_1", "batch_64"}
+        assert all(v > 0 for v in saved["latency_ms_per_doc"].values())
+        if arch == "tfidf_linear":
+            assert saved["family"] == "baseline" and (root / "models" / arch / "model.joblib").is_file()
+        else:
+            assert (root / "models" / arch / "best.ckpt").is_file() and (root / "models" / arch / "last.ckpt").is_file()
+            assert saved["precision"] == "32-true"  # CPU
+    assert not (root / "data" / "train-state" / "cnn").exists()  # a finished training leaves no state
+
+
+def test_baseline_flows_through_evaluate_report_and_mlflow(project, zoo):
+    root, _ = project
+    records, headline = zoo
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    assert set(metrics) == set(ZOO)
+    ev = json.loads((root / "reports" / "eval" / "tfidf_linear.json").read_text(encoding="utf-8"))
+    assert sum(map(sum, ev["confusion_matrix"])) == ev["test_documents"]
+    html = (root / "reports" / "report.html").read_text(encoding="utf-8")
+    md = (root / "reports" / "report.md").read_text(encoding="utf-8")
+    assert "Accuracy against cost" in html and html.count("data:image/png;base64,") == 2
+    assert "latency ms/doc (batch 1, CPU)" in md and "| tfidf_linear | baseline |" in md
+    for arch in ZOO:
+        assert f"{records[arch]['parameters']:,}" in md
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    run = client.get_run(records["tfidf_linear"]["mlflow_run_id"])
+    assert run.info.run_name == "train-tfidf_linear"
+    assert run.data.metrics["test/f1_macro"] == pytest.approx(headline["tfidf_linear"]["f1_macro"])
+    assert run.data.metrics["latency_ms_per_doc/batch_64"] > 0
+    assert {"run.json", "model.joblib"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_schedule_factors():
+    assert schedule_factor("none", 5, 2, 10) == 1.0
+    assert schedule_factor("plateau", 5, 2, 10) == 1.0
+    # warmup: 1/3, 2/3, then the peak
+    assert [schedule_factor("linear", s, 2, 10) for s in range(3)] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert schedule_factor("linear", 6, 2, 10) == pytest.approx(0.5)
+    assert schedule_factor("linear", 10, 2, 10) == 0.0
+    assert schedule_factor("cosine", 6, 2, 10) == pytest.approx(0.5)
+    assert schedule_factor("cosine", 4, 2, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert schedule_factor("cosine", 10, 2, 10) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_step_schedules_change_the_lr_as_declared(project, kind):
+    root, params = project
+    tp = params.train.model_copy(update={"scheduler": kind, "warmup_ratio": 0.25, "max_epochs": 3})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rec = train(params.model_copy(update={"train": tp}), "cnn")
+    steps_per_epoch = math.ceil(rec["train_samples"] / tp.batch_size)
+    total = 3 * steps_per_epoch
+    warmup = int(0.25 * total)
+    for row in rec["curve"]:
+        steps_done = (row["epoch"] + 1) * steps_per_epoch
+        assert row["lr"] == pytest.approx(tp.lr * schedule_factor(kind, steps_done, warmup, total), abs=1e-9)
+    assert rec["curve"][-1]["lr"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_plateau_scheduler_watches_validation_macro_f1():
+    import torch
+
+    from pipeline.config import TrainParams
+    from pipeline.training.module import ClassifierModule
+
+    module = ClassifierModule("cnn", 20, 3, TrainParams(scheduler="plateau", patience=4).model_dump())
+    conf = module.configure_optimizers()
+    sched = conf["lr_scheduler"]
+    assert isinstance(sched["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert sched["monitor"] == "val/f1_macro" and sched["scheduler"].mode == "max"
+    opt = conf["optimizer"]
+    for _ in range(3):
+        sched["scheduler"].step(0.5)  # no improvement after the first
+    assert opt.param_groups[0]["lr"] == pytest.approx(TrainParams().lr * 0.5)
+
+
+def test_balanced_class_weights():
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = [0, 0, 0, 0, 1, 1, 2, 0]
+    expected = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=np.array(labels))
+    assert balanced_class_weights(labels, 3) == pytest.approx(list(expected))
+    assert balanced_class_weights([0, 0, 1], 3) == pytest.approx([0.5, 1.0, 1.0])  # absent class: 1
+
+
+def test_class_weights_reach_the_loss(project):
+    root, params = project
+    tp = params.train.model_copy(update={"class_weights": "balanced", "max_epochs": 1})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rec = train(params.model_copy(update={"train": tp}), "cnn")
+        from pipeline.training.module import ClassifierModule
+
+        module = ClassifierModule.load_from_checkpoint(root / "models" / "cnn" / "best.ckpt", map_location="cpu")
+    labels = [json.loads(line)["label"] for line in (root / "data/processed/train.jsonl").read_text().splitlines()]
+    assert rec["class_weights"] == pytest.approx(balanced_class_weights(labels, 3))
+    assert module.loss.weight.tolist() == pytest.approx(rec["class_weights"])
+
+
+def test_precision_is_mixed_only_on_gpu():
+    assert resolve_precision("auto", cuda=False) == "32-true"
+    assert resolve_precision("bf16-mixed", cuda=False) == "32-true"
+    assert resolve_precision("auto", cuda=True, bf16_supported=True) == "bf16-mixed"
+    assert resolve_precision("auto", cuda=True, bf16_supported=False) == "16-mixed"
+    assert resolve_precision("32", cuda=True) == "32-true"
+
+
+def test_interrupted_training_resumes_from_last_checkpoint(project):
+    import lightning as L
+
+    root, params = project
+    tp = params.train.model_copy(update={"max_epochs": 4, "patience": 10})
+    p = params.model_copy(update={"train": tp})
+
+    class Interrupt(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 2:
+                raise RuntimeError("killed")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        with pytest.raises(RuntimeError, match="killed"):
+            train(p, "gru", callbacks=[Interrupt()])
+        state = root / "data" / "train-state" / "gru"
+        assert (state / "checkpoints" / "last.ckpt").is_file()
+        first_run = json.loads((state / "state.json").read_text())["mlflow_run_id"]
+        rec = train(p, "gru")
+        assert rec["resumed_at_epoch"] == 2
+        assert [r["epoch"] for r in rec["curve"]] == [0, 1, 2, 3] and rec["epochs_run"] == 4
+        assert rec["mlflow_run_id"] == first_run
+        assert not state.exists()
+        assert (root / "models" / "gru" / "last.ckpt").is_file()
+
+        # other params: the state of an interrupted training is discarded, not resumed
+        with pytest.raises(RuntimeError, match="killed"):
+            train(p, "gru", callbacks=[Interrupt()])
+        other = p.model_copy(update={"train": tp.model_copy(update={"lr": 0.02})})
+        again = train(other, "gru")
+        assert again["resumed_at_epoch"] is None and again["epochs_run"] == 4
