@@ -13,6 +13,7 @@ from pipeline.train import train
 from tests.conftest import make_raw_docs, write_params, write_raw
 
 OVERRIDES = {
+    "train.architectures": ["lstm", "gru"],
     "train.max_epochs": 8,
     "train.patience": 8,
     "train.lr": 0.01,
