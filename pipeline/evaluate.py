@@ -77,6 +77,26 @@ def predict_baseline(path: Path, params: Params) -> tuple[list[int], list[int], 
     return y_true, y_pred, probs, rows
 
 
+def write_plot_data(folder: Path, arch: str, run: dict, actual: list[str], predicted: list[str]) -> None:
+    """Files for the top-level DVC plots: per-epoch curves and (actual, predicted) pairs per architecture."""
+    import csv
+
+    curves, confusion = folder / "curves", folder / "confusion"
+    curves.mkdir(parents=True, exist_ok=True)
+    confusion.mkdir(parents=True, exist_ok=True)
+    keys = ("epoch", "val/f1_macro", "val/loss", "train/loss")
+    rows = [r for r in run.get("curve", []) if "val/f1_macro" in r]
+    if rows:
+        with (curves / f"{arch}.csv").open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([k.replace("/", "_") for k in keys])
+            writer.writerows([[r.get(k, "") for k in keys] for r in rows])
+    with (confusion / f"{arch}.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows(zip(actual, predicted, strict=True))
+
+
 def evaluate(params: Params) -> dict[str, dict[str, float]]:
     base = params.base
     labels = read_json(Path(base.processed_dir) / "classes.json")["labels"]
@@ -114,6 +134,7 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
         }
         path = reports / "eval" / f"{arch}.json"
         write_json(path, result)
+        write_plot_data(reports / "plots", arch, run, [labels[t] for t in y_true], [labels[p] for p in y_pred])
         headline[arch] = {"accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
         run_id = run.get("mlflow_run_id")
         if run_id:

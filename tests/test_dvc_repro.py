@@ -71,6 +71,10 @@ def test_repro_produces_every_stage_output(project):
     assert set(metrics) == set(ARCHS)
     shown = json.loads(_dvc(project, "metrics", "show", "--json").stdout)
     assert "lstm" in json.dumps(shown) and "f1_macro" in json.dumps(shown)
+    plots = json.loads(_dvc(project, "plots", "show", "--json").stdout)["data"]
+    assert "reports/plots/curves/lstm.csv" in plots and "reports/plots/confusion/gru.csv" in plots
+    curve = plots["reports/plots/curves/lstm.csv"][0]["content"]["data"]["values"]
+    assert len(curve) == json.loads((project / "models/lstm/run.json").read_text())["epochs_run"]
 
 
 def test_second_repro_runs_nothing(project):
