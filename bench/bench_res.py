@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import logging
 import os
 import random
@@ -100,19 +99,19 @@ def make_params(work: Path, seed: int, stemmer: str) -> Any:
     return parse_params(data)
 
 
-def read_split(params: Any, name: str) -> tuple[list[list[str]], list[int]]:
-    rows = [json.loads(line) for line in (Path(params.base.processed_dir) / f"{name}.jsonl").open(encoding="utf-8")]
-    return [r["tokens"] for r in rows], [r["label"] for r in rows]
-
-
 def tfidf_scores(params: Any) -> tuple[float, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
     from pipeline.baselines import TfidfLinear
+    from pipeline.evaluate import classification_metrics
+    from pipeline.jsonl import read_json
+    from pipeline.split import split_tokens
 
-    (xtr, ytr), (xva, yva), (xte, yte) = (read_split(params, n) for n in ("train", "val", "test"))
+    (xtr, ytr, _), (xva, yva, _), (xte, yte, _) = (
+        split_tokens(params.base.processed_dir, n) for n in ("train", "val", "test")
+    )
     pred = TfidfLinear().fit(xtr, ytr, xva, yva).predict(xte)
-    return accuracy_score(yte, pred), f1_score(yte, pred, average="macro")
+    labels = read_json(Path(params.base.processed_dir) / "classes.json")["labels"]
+    m = classification_metrics(yte, pred, labels)
+    return m["accuracy"], m["f1_macro"]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

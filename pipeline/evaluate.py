@@ -68,10 +68,10 @@ def predict(ckpt: Path, params: Params) -> tuple[list[int], list[int], list[list
 def predict_baseline(path: Path, params: Params) -> tuple[list[int], list[int], list[list[float]], list[dict]]:
     import joblib
 
-    from pipeline.train import read_tokens
+    from pipeline.split import split_tokens
 
     model = joblib.load(path)
-    docs, y_true, rows = read_tokens(params.base.processed_dir, "test")
+    docs, y_true, rows = split_tokens(params.base.processed_dir, "test")
     y_pred = model.predict(docs)
     probs = model.predict_proba(docs)
     return y_true, y_pred, probs, rows

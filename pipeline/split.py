@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from pipeline.jsonl import read_jsonl
 
 
 def stratified_split(labels: Sequence[int], val: float, test: float, seed: int) -> dict[str, list[int]]:
@@ -30,3 +34,15 @@ def stratified_split(labels: Sequence[int], val: float, test: float, seed: int) 
         out["val"].extend(idx[n_test : n_test + n_val].tolist())
         out["train"].extend(idx[n_test + n_val :].tolist())
     return {k: sorted(v) for k, v in out.items()}
+
+
+def read_split(path: Path) -> list[dict[str, Any]]:
+    """A split file's rows sorted by id: the preprocess stage writes them in source order, and sorting
+    makes every consumer (training batches, baselines, evaluation) independent of that order."""
+    return sorted(read_jsonl(path), key=lambda r: str(r["id"]))
+
+
+def split_tokens(processed_dir: str, split: str) -> tuple[list[list[str]], list[int], list[dict[str, Any]]]:
+    """A split's token lists, labels and rows (sorted by id)."""
+    rows = read_split(Path(processed_dir) / f"{split}.jsonl")
+    return [r["tokens"] for r in rows], [int(r["label"]) for r in rows], rows

@@ -29,8 +29,9 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
-from pipeline.jsonl import read_json, read_jsonl, write_json
+from pipeline.jsonl import read_json, write_json
 from pipeline.models.registry import ARCHITECTURES, is_neural
+from pipeline.split import split_tokens
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow, tracking_uri
 
 log = logging.getLogger("train")
@@ -282,12 +283,6 @@ def _log_record(client: Any, run_id: str, record: dict[str, Any], artifacts: lis
     )
 
 
-def read_tokens(processed_dir: str, split: str) -> tuple[list[list[str]], list[int], list[dict[str, Any]]]:
-    """A split's token lists and labels, sorted by id like :class:`EncodedSplit`."""
-    rows = sorted(read_jsonl(Path(processed_dir) / f"{split}.jsonl"), key=lambda r: str(r["id"]))
-    return [r["tokens"] for r in rows], [int(r["label"]) for r in rows], rows
-
-
 def train_baseline(params: Params, arch: str) -> dict[str, Any]:
     """``tfidf_linear``: C chosen on validation macro-F1, refitted on train + val, saved with joblib."""
     import joblib
@@ -299,9 +294,9 @@ def train_baseline(params: Params, arch: str) -> dict[str, Any]:
     out_dir = Path(base.models_dir) / arch
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    xtr, ytr, _ = read_tokens(base.processed_dir, "train")
-    xva, yva, _ = read_tokens(base.processed_dir, "val")
-    xte, _, _ = read_tokens(base.processed_dir, "test")
+    xtr, ytr, _ = split_tokens(base.processed_dir, "train")
+    xva, yva, _ = split_tokens(base.processed_dir, "val")
+    xte, _, _ = split_tokens(base.processed_dir, "test")
     started = time.perf_counter()
     model = TfidfLinear().fit(xtr, ytr, xva, yva)
     train_time = time.perf_counter() - started

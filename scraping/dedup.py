@@ -15,15 +15,16 @@ from collections import defaultdict
 import numpy as np
 
 from pipeline.dedup import NUM_PERM, minhash
+from pipeline.text.normalize import DIACRITICS, TATWEEL
 from scraping.extract import content_hash
 
 _WORD = re.compile(r"\w+")
-_DIACRITICS = re.compile(r"[\u064B-\u0652\u0640]")  # harakat and tatweel do not make a text different
 
 
 def shingles(text: str, size: int = 5) -> set[int]:
     """32-bit hashes of the word ``size``-grams of ``text`` (whole text when shorter)."""
-    words = _WORD.findall(_DIACRITICS.sub("", text.lower()))
+    # harakat and tatweel do not make a text different
+    words = _WORD.findall(DIACRITICS.sub("", text.lower()).replace(TATWEEL, ""))
     if len(words) < size:
         return {zlib.crc32(" ".join(words).encode("utf-8"))} if words else set()
     return {zlib.crc32(" ".join(words[i : i + size]).encode("utf-8")) for i in range(len(words) - size + 1)}

@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pipeline.jsonl import read_jsonl
+from pipeline.split import read_split
 from pipeline.text.vocab import Vocab
 
 
@@ -16,8 +16,7 @@ class EncodedSplit(Dataset):
     """One split as (ids, label) pairs, cut to ``max_length`` tokens."""
 
     def __init__(self, path: Path, vocab: Vocab, max_length: int) -> None:
-        # Sorted by id: the same documents give the same batches whatever order the file lists them in.
-        self.rows = sorted(read_jsonl(path), key=lambda r: str(r["id"]))
+        self.rows = read_split(path)
         self.ids = [vocab.encode(r["tokens"][:max_length]) or [1] for r in self.rows]
         self.labels = [int(r["label"]) for r in self.rows]
 
