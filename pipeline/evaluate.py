@@ -1,8 +1,7 @@
 """Stage **evaluate**: test-set metrics for every trained architecture.
 
-Loads each ``<models_dir>/<arch>/best.ckpt`` (the best validation checkpoint; for the
-``tfidf_linear`` baseline ``model.joblib``), predicts
-the test split and writes ``<reports_dir>/eval/<arch>.json`` (accuracy, macro-F1,
+Loads each ``<models_dir>/<arch>/`` with :func:`pipeline.predict.load_predictor` (networks: the
+best validation checkpoint; the ``tfidf_linear`` baseline: ``model.joblib``), predicts the test split and writes ``<reports_dir>/eval/<arch>.json`` (accuracy, macro-F1,
 per-class precision/recall/F1, confusion matrix, examples) and the headline
 ``<reports_dir>/metrics.json`` that ``dvc metrics show`` reads. Test metrics are added
 to each architecture's MLflow training run, so one run per architecture holds both.
@@ -17,7 +16,8 @@ from typing import Any
 from pipeline import cli
 from pipeline.config import Params, load_params
 from pipeline.jsonl import DataError, read_json, write_json
-from pipeline.models.registry import is_neural
+from pipeline.predict import load_predictor
+from pipeline.split import read_split
 from pipeline.tracking import setup_mlflow
 
 log = logging.getLogger("evaluate")
@@ -43,38 +43,6 @@ def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[st
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
     }
-
-
-def predict(ckpt: Path, params: Params) -> tuple[list[int], list[int], list[list[float]], list[dict]]:
-    import torch
-
-    from pipeline.training.data import ReviewDataModule
-    from pipeline.training.module import ClassifierModule
-
-    model = ClassifierModule.load_from_checkpoint(ckpt, map_location="cpu")
-    model.eval()
-    tp = model.tp
-    dm = ReviewDataModule(params.base.processed_dir, tp.batch_size, tp.max_length, params.evaluate.batch_size)
-    y_true, y_pred, probs = [], [], []
-    with torch.inference_mode():
-        for batch in dm.test_dataloader():
-            p = torch.softmax(model(batch["ids"], batch["lengths"]), dim=-1)
-            probs.extend(p.tolist())
-            y_pred.extend(p.argmax(-1).tolist())
-            y_true.extend(batch["labels"].tolist())
-    return y_true, y_pred, probs, dm.split("test").rows
-
-
-def predict_baseline(path: Path, params: Params) -> tuple[list[int], list[int], list[list[float]], list[dict]]:
-    import joblib
-
-    from pipeline.split import split_tokens
-
-    model = joblib.load(path)
-    docs, y_true, rows = split_tokens(params.base.processed_dir, "test")
-    y_pred = model.predict(docs)
-    probs = model.predict_proba(docs)
-    return y_true, y_pred, probs, rows
 
 
 def write_plot_data(folder: Path, arch: str, run: dict, actual: list[str], predicted: list[str]) -> None:
@@ -107,12 +75,13 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
 
     for arch in params.train.architectures:
         model_dir = Path(base.models_dir) / arch
-        neural = is_neural(arch)
-        ckpt = model_dir / ("best.ckpt" if neural else "model.joblib")
-        if not ckpt.is_file():
-            raise DataError(f"{ckpt}: no trained model (run `dvc repro train@{arch}` first)")
+        if not (model_dir / "run.json").is_file():
+            raise DataError(f"{model_dir / 'run.json'}: no trained model (run `dvc repro train@{arch}` first)")
         run = read_json(model_dir / "run.json")
-        y_true, y_pred, probs, rows = (predict if neural else predict_baseline)(ckpt, params)
+        rows = read_split(Path(base.processed_dir) / "test.jsonl")
+        probs = load_predictor(model_dir, base.processed_dir).predict_proba(rows)
+        y_true = [int(r["label"]) for r in rows]
+        y_pred = [max(range(len(p)), key=p.__getitem__) for p in probs]
         metrics = classification_metrics(y_true, y_pred, labels)
         examples = [
             {

@@ -1,0 +1,99 @@
+"""One way to load any trained classifier and predict class probabilities for split rows.
+
+Every model folder written by the train stage (``<models_dir>/<arch>/``) holds a ``run.json`` whose
+``family`` says how to load it. :func:`load_predictor` returns an object with ``predict_proba(rows)``
+where ``rows`` are split rows (dicts with at least ``text`` and ``tokens``, as the preprocess stage
+writes them): evaluation, latency timing, interpretability and the generation agreement check all use
+this one interface. A new family registers a loader in :data:`LOADERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.jsonl import DataError, read_json
+
+Row = dict[str, Any]
+
+
+class Predictor(Protocol):
+    """What every loaded classifier offers."""
+
+    arch: str
+
+    def predict_proba(self, rows: Sequence[Row]) -> list[list[float]]:
+        """Class probabilities, one list per row (columns in ``classes.json`` order)."""
+        ...
+
+
+class BaselinePredictor:
+    """``tfidf_linear``: scikit-learn pipeline over the rows' tokens."""
+
+    def __init__(self, arch: str, model: Any) -> None:
+        self.arch, self.model = arch, model
+
+    def predict_proba(self, rows: Sequence[Row]) -> list[list[float]]:
+        return self.model.predict_proba([r["tokens"] for r in rows])
+
+
+class NetworkPredictor:
+    """A Lightning :class:`~pipeline.training.module.ClassifierModule` over the train-split vocabulary."""
+
+    def __init__(self, arch: str, module: Any, vocab: Any, batch_size: int = 64) -> None:
+        self.arch, self.module, self.vocab, self.batch_size = arch, module.eval(), vocab, batch_size
+
+    def encode(self, rows: Sequence[Row]) -> list[tuple[list[int], int]]:
+        max_length = self.module.tp.max_length
+        return [(self.vocab.encode(r["tokens"][:max_length]) or [1], int(r.get("label", 0))) for r in rows]
+
+    def predict_proba(self, rows: Sequence[Row]) -> list[list[float]]:
+        import torch
+
+        from pipeline.training.data import collate
+
+        items = self.encode(rows)
+        out: list[list[float]] = []
+        with torch.inference_mode():
+            for i in range(0, len(items), self.batch_size):
+                b = collate(items[i : i + self.batch_size])
+                out.extend(torch.softmax(self.module(b["ids"], b["lengths"]), dim=-1).tolist())
+        return out
+
+
+def _load_baseline(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
+    import joblib
+
+    return BaselinePredictor(run["arch"], joblib.load(model_dir / "model.joblib"))
+
+
+def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
+    from pipeline.text.vocab import Vocab
+    from pipeline.training.module import ClassifierModule
+
+    module = ClassifierModule.load_from_checkpoint(model_dir / "best.ckpt", map_location="cpu")
+    return NetworkPredictor(run["arch"], module, Vocab.load(processed_dir / "vocab.json"))
+
+
+Loader = Callable[[Path, Row, Path], Predictor]
+LOADERS: dict[str, Loader] = {
+    "baseline": _load_baseline,
+    "recurrent": _load_network,
+    "transformer": _load_network,
+    "cnn": _load_network,
+    "encdec": _load_network,
+}
+
+
+def load_predictor(model_dir: str | Path, processed_dir: str | Path) -> Predictor:
+    """The classifier trained into ``model_dir``; ``processed_dir`` holds its vocabulary."""
+    model_dir, processed_dir = Path(model_dir), Path(processed_dir)
+    run_file = model_dir / "run.json"
+    if not run_file.is_file():
+        raise DataError(f"{run_file}: no trained model here (run the train stage first)")
+    run = read_json(run_file)
+    family = run.get("family")
+    if family not in LOADERS:
+        raise DataError(f"{run_file}: unknown model family {family!r}; known: {', '.join(sorted(LOADERS))}")
+    return LOADERS[family](model_dir, run, processed_dir)
