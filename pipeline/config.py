@@ -383,6 +383,13 @@ class TrainParams(Section):
         return self
 
 
+class FinetuneParams(Section):
+    architectures: list[str] = Field(
+        default_factory=list,
+        description="Pretrained-transformer classifiers to fine-tune, one DVC stage each (finetune@<arch>).",
+    )
+
+
 class EvaluateParams(Section):
     batch_size: int = Field(64, ge=1, description="Batch size for test-set inference.")
     examples: int = Field(5, ge=0, description="Test documents kept per architecture for the report.")
@@ -398,8 +405,14 @@ class Params(Section):
     scrape: ScrapeParams = Field(default_factory=ScrapeParams)
     preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
     train: TrainParams = Field(default_factory=TrainParams)
+    finetune: FinetuneParams = Field(default_factory=FinetuneParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     report: ReportParams = Field(default_factory=ReportParams)
+
+    @property
+    def classifiers(self) -> list[str]:
+        """Every classifier the pipeline trains: ``train.architectures`` then ``finetune.architectures``."""
+        return [*self.train.architectures, *self.finetune.architectures]
 
 
 def _format_error(source: str, err: ValidationError) -> str:

@@ -73,7 +73,7 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
     setup_mlflow(base)
     import mlflow
 
-    for arch in params.train.architectures:
+    for arch in params.classifiers:
         model_dir = Path(base.models_dir) / arch
         if not (model_dir / "run.json").is_file():
             raise DataError(f"{model_dir / 'run.json'}: no trained model (run `dvc repro train@{arch}` first)")

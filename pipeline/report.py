@@ -36,7 +36,7 @@ def collect(params: Params) -> dict[str, Any]:
         "evals": {},
         "runs": {},
     }
-    for arch in params.train.architectures:
+    for arch in params.classifiers:
         data["evals"][arch] = read_json(reports / "eval" / f"{arch}.json")
         data["runs"][arch] = read_json(Path(base.models_dir) / arch / "run.json")
     ranking = sorted(data["metrics"], key=lambda a: (-data["metrics"][a]["f1_macro"], a))
