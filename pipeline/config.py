@@ -303,6 +303,11 @@ class TrainParams(Section):
     architectures: list[str] = Field(
         default_factory=lambda: ["lstm", "gru"], description="Architectures to train, one DVC stage each."
     )
+    seeds: list[int] = Field(
+        default_factory=list,
+        description="Train each architecture once per seed (the first is the primary model, the others go to "
+        "models/<arch>/seeds/<seed>/; the report gives mean ± std). Empty: once, with base.seed.",
+    )
     max_epochs: int = Field(15, ge=1, description="Upper bound on epochs.")
     patience: int = Field(4, ge=1, description="Early-stopping patience on val/f1_macro, in epochs.")
     batch_size: int = Field(32, ge=1, description="Training batch size.")
@@ -364,6 +369,15 @@ class TrainParams(Section):
                 raise ValueError(f"unknown architecture {name!r}; allowed: {', '.join(sorted(ARCHITECTURES))}")
         if len(set(value)) != len(value):
             raise ValueError(f"lists an architecture twice: {value}")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a seed twice: {value}")
+        if any(s < 0 for s in value):
+            raise ValueError(f"seeds must be >= 0, got {value}")
         return value
 
     @field_validator("cnn_kernel_sizes")

@@ -1,10 +1,11 @@
 """Stage **evaluate**: test-set metrics for every trained architecture.
 
 Loads each ``<models_dir>/<arch>/`` with :func:`pipeline.predict.load_predictor` (networks: the
-best validation checkpoint; the ``tfidf_linear`` baseline: ``model.joblib``), predicts the test split and writes ``<reports_dir>/eval/<arch>.json`` (accuracy, macro-F1,
-per-class precision/recall/F1, confusion matrix, examples) and the headline
-``<reports_dir>/metrics.json`` that ``dvc metrics show`` reads. Test metrics are added
-to each architecture's MLflow training run, so one run per architecture holds both.
+best validation checkpoint; the ``tfidf_linear`` baseline: ``model.joblib``), predicts the test
+split and writes ``<reports_dir>/eval/<arch>.json`` (accuracy, macro-F1, per-class
+precision/recall/F1, confusion matrix, examples) and the headline ``<reports_dir>/metrics.json``
+that ``dvc metrics show`` reads. Test metrics are added to each architecture's MLflow training
+run, so one run per architecture holds both.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from pipeline.tracking import flat_params, provenance, provenance_tags, setup_ml
 log = logging.getLogger("train")
 MONITOR = "val/f1_macro"
 # Keys that may change between an interrupted run and its resumption.
-RESUME_FREE = {"architectures", "max_epochs", "patience", "resume", "state_dir", "accelerator", "precision"}
+RESUME_FREE = {"architectures", "seeds", "max_epochs", "patience", "resume", "state_dir", "accelerator", "precision"}
 LATENCY_DOCS = 100  # batch-1 timings over at most this many test documents
 
 
@@ -97,14 +97,46 @@ def network_latency(model: Any, items: Sequence[tuple[list[int], int]]) -> dict[
     return latency(predict, list(items))
 
 
-def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Train ``arch``; return its run record (also written to ``run.json``).
+def with_seed(params: Params, seed: int) -> Params:
+    """``params`` with ``base.seed`` replaced."""
+    return params.model_copy(update={"base": params.base.model_copy(update={"seed": seed})})
 
-    ``callbacks`` are extra Lightning callbacks (tests use one to interrupt a training)."""
+
+def seed_dirs(model_dir: Path) -> list[Path]:
+    """A trained architecture's model folders: the primary one, then ``seeds/<seed>/`` in seed order."""
+    extra = sorted((p for p in (model_dir / "seeds").glob("*") if p.is_dir()), key=lambda p: int(p.name))
+    return [model_dir, *extra]
+
+
+def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train ``arch`` once per seed of ``train.seeds`` (or once with ``base.seed``); return the primary
+    run record.
+
+    The first seed's model is the primary one, in ``<models_dir>/<arch>/``; each further seed gets
+    ``<models_dir>/<arch>/seeds/<seed>/`` with the same files. ``callbacks`` are extra Lightning
+    callbacks (tests use one to interrupt a training)."""
     if arch not in ARCHITECTURES:
         raise ParamsError(f"unknown architecture {arch!r}; allowed: {', '.join(sorted(ARCHITECTURES))}")
+    seeds = params.train.seeds or [params.base.seed]
+    out_dir = Path(params.base.models_dir) / arch
+    shutil.rmtree(out_dir, ignore_errors=True)
+    records = []
+    for i, seed in enumerate(seeds):
+        target = out_dir if i == 0 else out_dir / "seeds" / str(seed)
+        state = Path(params.train.state_dir) / (arch if i == 0 else f"{arch}-seed-{seed}")
+        if len(seeds) > 1:
+            log.info("%s: seed %d (%d of %d)", arch, seed, i + 1, len(seeds))
+        records.append(_train_seed(with_seed(params, seed), arch, target, state, callbacks))
+    return records[0]
+
+
+def _train_seed(
+    params: Params, arch: str, out_dir: Path, state_dir: Path, callbacks: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """One training of ``arch`` with ``params.base.seed`` into ``out_dir`` (checkpoints kept in
+    ``state_dir`` until it finishes)."""
     if not is_neural(arch):
-        return train_baseline(params, arch)
+        return train_baseline(params, arch, out_dir)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
     import lightning as L
     import torch
@@ -122,11 +154,9 @@ def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str,
     weights = balanced_class_weights(dm.split("train").labels, num_classes) if tp.class_weights == "balanced" else None
     model = ClassifierModule(arch, len(dm.vocab), num_classes, tp.model_dump(), class_weights=weights)
 
-    out_dir = Path(base.models_dir) / arch
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
 
-    state_dir = Path(tp.state_dir) / arch
     state_file = state_dir / "state.json"
     fp = fingerprint(params, arch)
     resume_from: Path | None = None
@@ -283,7 +313,7 @@ def _log_record(client: Any, run_id: str, record: dict[str, Any], artifacts: lis
     )
 
 
-def train_baseline(params: Params, arch: str) -> dict[str, Any]:
+def train_baseline(params: Params, arch: str, out_dir: Path) -> dict[str, Any]:
     """``tfidf_linear``: C chosen on validation macro-F1, refitted on train + val, saved with joblib."""
     import joblib
     import mlflow
@@ -291,7 +321,6 @@ def train_baseline(params: Params, arch: str) -> dict[str, Any]:
     from pipeline.baselines import TfidfLinear
 
     base = params.base
-    out_dir = Path(base.models_dir) / arch
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     xtr, ytr, _ = split_tokens(base.processed_dir, "train")

@@ -216,3 +216,25 @@ def test_interrupted_training_resumes_from_last_checkpoint(project):
         other = p.model_copy(update={"train": tp.model_copy(update={"lr": 0.02})})
         again = train(other, "gru")
         assert again["resumed_at_epoch"] is None and again["epochs_run"] == 4
+
+
+def test_seeds_train_one_model_per_seed_each_reproducible(project, tmp_path):
+    from pipeline.train import seed_dirs, with_seed
+
+    root, params = project
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        tp = params.train.model_copy(update={"seeds": [5, 6], "max_epochs": 2, "architectures": ["cnn"]})
+        base = params.base.model_copy(update={"models_dir": str(tmp_path / "m")})
+        multi = params.model_copy(update={"train": tp, "base": base})
+        primary = train(multi, "cnn")
+        folders = seed_dirs(tmp_path / "m" / "cnn")
+        assert [f.name for f in folders] == ["cnn", "6"]
+        runs = [json.loads((f / "run.json").read_text()) for f in folders]
+        assert [r["seed"] for r in runs] == [5, 6] and primary["seed"] == 5
+        assert all((f / "best.ckpt").is_file() for f in folders)
+        assert runs[0]["curve"] != runs[1]["curve"]  # another seed, another training
+        # the seed-6 model is exactly what a single training with base.seed 6 gives
+        single = with_seed(multi.model_copy(update={"train": tp.model_copy(update={"seeds": []})}), 6)
+        single = single.model_copy(update={"base": single.base.model_copy(update={"models_dir": str(tmp_path / "s")})})
+        assert train(single, "cnn")["curve"] == runs[1]["curve"]
