@@ -314,6 +314,14 @@ class TrainParams(Section):
     lr: float = Field(3e-3, gt=0, description="Adam learning rate.")
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay.")
     embedding_dim: int = Field(32, ge=1, description="Token embedding size.")
+    embedding_init: Literal["random", "word2vec", "fasttext"] = Field(
+        "random",
+        description="Initial embeddings: random, or word2vec / fastText vectors the embeddings stage trains on the "
+        "train + val text (fastText also maps out-of-vocabulary words to their nearest vocabulary word).",
+    )
+    freeze_embeddings: bool = Field(
+        False, description="Keep the word2vec/fastText embeddings fixed during training (false: fine-tune them)."
+    )
     hidden_dim: int = Field(32, ge=1, description="Recurrent hidden size (per direction).")
     num_layers: int = Field(1, ge=1, description="Stacked recurrent layers.")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the classifier head.")
@@ -397,6 +405,24 @@ class TrainParams(Section):
         return self
 
 
+class EmbeddingsParams(Section):
+    window: int = Field(5, ge=1, description="Context window (words each side).")
+    min_count: int = Field(1, ge=1, description="Words rarer than this in the train + val text get no own vector.")
+    epochs: int = Field(10, ge=1, description="Passes over the corpus.")
+    skip_gram: bool = Field(True, description="Skip-gram (true) or CBOW (false).")
+    min_n: int = Field(3, ge=1, description="fastText: shortest character n-gram.")
+    max_n: int = Field(5, ge=1, description="fastText: longest character n-gram.")
+    buckets: int = Field(
+        100_000, ge=1000, description="fastText: hash buckets for n-gram vectors (memory = buckets x dim floats)."
+    )
+
+    @model_validator(mode="after")
+    def _ngram_range(self) -> EmbeddingsParams:
+        if self.min_n > self.max_n:
+            raise ValueError(f"embeddings.min_n ({self.min_n}) must not exceed embeddings.max_n ({self.max_n})")
+        return self
+
+
 class FinetuneParams(Section):
     architectures: list[str] = Field(
         default_factory=list,
@@ -418,6 +444,7 @@ class Params(Section):
     data: DataParams = Field(default_factory=DataParams)
     scrape: ScrapeParams = Field(default_factory=ScrapeParams)
     preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
+    embeddings: EmbeddingsParams = Field(default_factory=EmbeddingsParams)
     train: TrainParams = Field(default_factory=TrainParams)
     finetune: FinetuneParams = Field(default_factory=FinetuneParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
