@@ -338,6 +338,9 @@ class TrainParams(Section):
         default_factory=lambda: [2, 3, 4], description="cnn: one convolution per kernel size (tokens)."
     )
     cnn_filters: int = Field(32, ge=1, description="cnn: filters per kernel size.")
+    ngram_buckets: int = Field(
+        50_000, ge=1, description="nbow: hash buckets for word-bigram embeddings (rows of the bigram table)."
+    )
     max_length: int = Field(200, ge=1, description="Tokens kept per document (the rest is cut).")
     grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip (0 = off).")
     accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="Lightning accelerator.")

@@ -95,6 +95,7 @@ LOADERS: dict[str, Loader] = {
     "transformer": _load_network,
     "cnn": _load_network,
     "encdec": _load_network,
+    "ngram_bag": _load_network,
 }
 
 
