@@ -67,8 +67,10 @@ def continue_text(
     params: Params,
     seed: int,
     max_new_tokens: int | None = None,
-) -> str:
-    """The continuation of a (checked) user prompt, optionally conditioned on a class label."""
+) -> tuple[str, str]:
+    """``(text, continuation)`` for a (checked) user prompt, optionally conditioned on a class label:
+    ``text`` is the normalised prompt and its continuation decoded together (so a word the model
+    completes is not split by a space), ``continuation`` what follows the prompt."""
     from pipeline.generation.prompts import check_prompt
     from pipeline.generation.sampling import generate_ids
 
@@ -83,7 +85,8 @@ def continue_text(
         lm.codec.banned_ids,
         seed,
     )
-    return lm.codec.decode(new)
+    text, start = lm.codec.decode(ids + new), lm.codec.decode(ids)
+    return text, (text[len(start) :] if text.startswith(start) else lm.codec.decode(new)).strip()
 
 
 def continuation_scores(lm: Any, rows: Sequence[dict[str, Any]], params: Params) -> dict[str, Any]:
@@ -110,7 +113,8 @@ def continuation_scores(lm: Any, rows: Sequence[dict[str, Any]], params: Params)
             params.base.seed + len(hyps),
         )
         reference = words[ev.prompt_words : ev.prompt_words + ev.reference_words]
-        hyps.append(" ".join(lm.codec.decode(new).split()[: len(reference)]))
+        generated = lm.codec.decode(prompt_ids + new).split()[ev.prompt_words :]
+        hyps.append(" ".join(generated[: len(reference)]))
         refs.append(" ".join(reference))
         if len(hyps) == ev.continuation_docs:
             break
@@ -148,7 +152,7 @@ def class_agreement(lm: Any, params: Params, predictor: Any, labels: list[str]) 
         rows = []
         for i in range(g.eval.agreement_per_class):
             prompt = prompts[i % len(prompts)]
-            text = f"{prompt} {continue_text(lm, prompt, label, decoding, params, params.base.seed + i)}"
+            text, _ = continue_text(lm, prompt, label, decoding, params, params.base.seed + i)
             rows.append({"id": f"gen-{label}-{i}", "text": text, "tokens": process(text), "label": y})
         probs = predictor.predict_proba(rows)
         agree = sum(1 for p in probs if max(range(len(p)), key=p.__getitem__) == y)
@@ -165,7 +169,7 @@ def samples(lm: Any, params: Params, labels: list[str]) -> list[dict[str, Any]]:
             runs = [(name, d, None) for name, d in g.decodings.items()]
             runs += [(g.eval.decoding, g.decodings[g.eval.decoding], label) for label in labels]
             for name, decoding, label in runs:
-                continuation = continue_text(lm, prompt, label, decoding, params, seed)
+                text, continuation = continue_text(lm, prompt, label, decoding, params, seed)
                 out.append(
                     {
                         "model": lm.name,
@@ -173,7 +177,7 @@ def samples(lm: Any, params: Params, labels: list[str]) -> list[dict[str, Any]]:
                         "prompt": prompt,
                         "label": label,
                         "decoding": decoding_record(name, decoding, g.max_new_tokens, seed),
-                        "text": f"{prompt} {continuation}".strip(),
+                        "text": text,
                         "continuation": continuation,
                     }
                 )
@@ -274,8 +278,9 @@ def log_to_mlflow(params: Params, result: dict[str, Any], out: Path) -> None:
     for row in result["rows"]:
         if row["mlflow_run_id"]:
             with mlflow.start_run(run_id=row["mlflow_run_id"]):
-                mlflow.log_metrics({f"heldout/{k.split('/', 1)[1]}": v for k, v in metrics.items()
-                                    if k.startswith(f"{row['model']}/")})
+                mlflow.log_metrics(
+                    {f"heldout/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith(f"{row['model']}/")}
+                )
 
 
 def _cli_decoding(params: Params, args: argparse.Namespace) -> tuple[str, DecodingParams]:
@@ -303,6 +308,7 @@ def _cli_decoding(params: Params, args: argparse.Namespace) -> tuple[str, Decodi
 
 def generate_cli(params: Params, args: argparse.Namespace) -> list[str]:
     """Texts generated for ``args.prompt`` (the CLI prints them)."""
+    from pipeline.generation.prompts import check_prompt_text
     from pipeline.generation.store import load_lm
 
     g = params.generate
@@ -311,14 +317,16 @@ def generate_cli(params: Params, args: argparse.Namespace) -> list[str]:
         raise ParamsError(f"--model {model!r}: not one of generate.models ({', '.join(g.models)})")
     max_new = args.max_new_tokens or g.max_new_tokens
     if not 1 <= max_new <= g.max_new_tokens:
-        raise ParamsError(f"--max-new-tokens {max_new}: must lie between 1 and generate.max_new_tokens ({g.max_new_tokens})")
+        raise ParamsError(
+            f"--max-new-tokens {max_new}: must lie between 1 and generate.max_new_tokens ({g.max_new_tokens})"
+        )
     _, decoding = _cli_decoding(params, args)
+    check_prompt_text(args.prompt, g.max_prompt_chars)  # refuse a bad prompt before loading a model
     lm = load_lm(lm_dir(params, model))
     seed = params.base.seed if args.seed is None else args.seed
     texts = []
     for i in range(args.num):
-        continuation = continue_text(lm, args.prompt, args.label, decoding, params, seed + i, max_new)
-        texts.append(f"{args.prompt.strip()} {continuation}".strip())
+        texts.append(continue_text(lm, args.prompt, args.label, decoding, params, seed + i, max_new)[0])
     return texts
 
 

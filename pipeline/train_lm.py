@@ -66,7 +66,9 @@ def load_codec(params: Params, name: str, labels: list[str]) -> tuple[Any, Path 
     folder = Path(params.base.models_dir) / "lm" / "tokenizer"
     tokenizer, meta = load_tokenizer(folder)
     if meta["labels"] != labels:
-        raise DataError(f"{folder}: tokenizer made for labels {meta['labels']}, data has {labels} (re-run lm_tokenizer)")
+        raise DataError(
+            f"{folder}: tokenizer made for labels {meta['labels']}, data has {labels} (re-run lm_tokenizer)"
+        )
     return Codec(tokenizer, labels), folder
 
 
@@ -94,7 +96,9 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
     codec, shared_dir = load_codec(params, name, labels)
     config = model_config(params, name)
 
-    train_ids, train_targets = token_stream(codec, read_split(processed / "train.jsonl"), gt.class_token_dropout, base.seed)
+    train_ids, train_targets = token_stream(
+        codec, read_split(processed / "train.jsonl"), gt.class_token_dropout, base.seed
+    )
     val_ids, val_targets = token_stream(codec, read_split(processed / "val.jsonl"))
     try:
         train_ds = stack(pack(train_ids, train_targets, gt.block_size))
@@ -155,8 +159,13 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
         devices=1,
         precision=precision,
         deterministic=base.deterministic,
-        callbacks=[best_ckpt, last_ckpt, EarlyStopping(monitor=MONITOR, mode="min", patience=gt.patience), recorder,
-                   *callbacks],
+        callbacks=[
+            best_ckpt,
+            last_ckpt,
+            EarlyStopping(monitor=MONITOR, mode="min", patience=gt.patience),
+            recorder,
+            *callbacks,
+        ],
         logger=logger,
         gradient_clip_val=gt.grad_clip or None,
         limit_train_batches=gt.limit_train_batches,

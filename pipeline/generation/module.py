@@ -13,33 +13,9 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
-from torch import nn
-from torch.nn import functional as F
 
 from pipeline.generation.metrics import perplexity
-from pipeline.generation.networks import GPT2LM, RecurrentLM
-from pipeline.generation.packing import IGNORE
-
-
-def build_network(kind: str, vocab_size: int, config: dict[str, Any], special_ids: dict[str, int]) -> nn.Module:
-    """``lstm_lm`` or ``gpt2`` from its params section (``lr`` left out)."""
-    config = {k: v for k, v in config.items() if k != "lr"}
-    if kind == "lstm_lm":
-        return RecurrentLM(vocab_size, **config)
-    if kind == "gpt2":
-        if config.get("checkpoint"):
-            return GPT2LM.from_pretrained(config["checkpoint"], vocab_size)
-        config.pop("checkpoint", None)
-        return GPT2LM.from_config(vocab_size, **config, **special_ids)
-    raise ValueError(f"unknown language model {kind!r}")
-
-
-def token_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over predicted targets, and their count."""
-    total = F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
-    )
-    return total, int((targets != IGNORE).sum())
+from pipeline.generation.networks import build_network, token_loss
 
 
 class LMModule(L.LightningModule):
@@ -112,7 +88,9 @@ class CurveRecorder(Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         row: dict[str, float] = {"epoch": trainer.current_epoch}
-        row.update({k: round(float(trainer.callback_metrics[k]), 6) for k in self.KEYS if k in trainer.callback_metrics})
+        row.update(
+            {k: round(float(trainer.callback_metrics[k]), 6) for k in self.KEYS if k in trainer.callback_metrics}
+        )
         self.curve.append(row)
 
     def state_dict(self) -> dict[str, Any]:

@@ -12,6 +12,9 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+from pipeline.generation.packing import IGNORE
 
 
 class RecurrentLM(nn.Module):
@@ -94,7 +97,7 @@ class GPT2LM(nn.Module):
         model = AutoModelForCausalLM.from_pretrained(name_or_folder)
         if model.get_input_embeddings().num_embeddings < vocab_size:
             model.resize_token_embeddings(vocab_size)
-        return cls(model)
+        return cls(model.train())  # from_pretrained returns it in eval mode
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=ids, use_cache=False).logits
@@ -106,3 +109,24 @@ class GPT2LM(nn.Module):
     def step(self, token: int, state: Any) -> tuple[torch.Tensor, Any]:
         out = self.model(input_ids=torch.tensor([[token]], dtype=torch.long), past_key_values=state, use_cache=True)
         return out.logits[0, -1], out.past_key_values
+
+
+def build_network(kind: str, vocab_size: int, config: dict[str, Any], special_ids: dict[str, int]) -> nn.Module:
+    """``lstm_lm`` or ``gpt2`` from its params section (``lr`` left out)."""
+    config = {k: v for k, v in config.items() if k != "lr"}
+    if kind == "lstm_lm":
+        return RecurrentLM(vocab_size, **config)
+    if kind == "gpt2":
+        if config.get("checkpoint"):
+            return GPT2LM.from_pretrained(config["checkpoint"], vocab_size)
+        config.pop("checkpoint", None)
+        return GPT2LM.from_config(vocab_size, **config, **special_ids)
+    raise ValueError(f"unknown language model {kind!r}")
+
+
+def token_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over predicted targets, and their count."""
+    total = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
+    return total, int((targets != IGNORE).sum())

@@ -56,7 +56,10 @@ def pack(
         if end - start < block_size and not keep_remainder:
             break
         blocks.append(
-            (torch.tensor(ids[start:end], dtype=torch.long), torch.tensor(targets[start + 1 : end + 1], dtype=torch.long))
+            (
+                torch.tensor(ids[start:end], dtype=torch.long),
+                torch.tensor(targets[start + 1 : end + 1], dtype=torch.long),
+            )
         )
     return blocks
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipeline.generation.networks import token_loss
 from pipeline.generation.packing import pack, token_stream
 from pipeline.generation.tokenizer import Codec, load_tokenizer, save_tokenizer
 from pipeline.jsonl import DataError, read_json, write_json
@@ -62,8 +63,6 @@ class LoadedLM:
     def mean_loss(self, rows: Sequence[dict[str, Any]], block_size: int, batch_size: int = 32) -> tuple[float, int]:
         """Mean cross-entropy per predicted token over ``rows`` (all their tokens, packed like training;
         the final partial block included), and the number of predicted tokens."""
-        from pipeline.generation.module import token_loss
-
         ids, targets = token_stream(self.codec, rows)
         blocks = pack(ids, targets, block_size, keep_remainder=True)
         total, count = 0.0, 0
@@ -79,8 +78,7 @@ class LoadedLM:
 
 def load_lm(folder: str | Path) -> LoadedLM:
     """The LM saved by :func:`save_lm` in ``folder``."""
-    from pipeline.generation.module import build_network
-    from pipeline.generation.networks import GPT2LM
+    from pipeline.generation.networks import GPT2LM, build_network
 
     folder = Path(folder)
     if not (folder / CONFIG_FILE).is_file():
@@ -90,6 +88,9 @@ def load_lm(folder: str | Path) -> LoadedLM:
     codec = Codec(tokenizer, meta["labels"])
     if spec["kind"] == "gpt2":
         from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         net: nn.Module = GPT2LM(AutoModelForCausalLM.from_pretrained(str(folder / "hf")))
     else:
