@@ -420,7 +420,7 @@ ARABIC_LETTER = re.compile("[\u0621-\u064a\u0660-\u0669\u0671-\u06d3]")
 
 
 class LMTokenizerParams(Section):
-    vocab_size: int = Field(2000, ge=300, description="Byte-level BPE vocabulary size (256 bytes + merges + specials).")
+    vocab_size: int = Field(1000, ge=300, description="Byte-level BPE vocabulary size (256 bytes + merges + specials).")
     min_frequency: int = Field(2, ge=1, description="Minimum train-split pair count for a BPE merge.")
 
 
@@ -428,7 +428,7 @@ class LMTrainParams(Section):
     block_size: int = Field(64, ge=4, description="Tokens per packed training block (documents are concatenated).")
     max_epochs: int = Field(8, ge=1, description="Upper bound on epochs per language model.")
     patience: int = Field(2, ge=1, description="Early-stopping patience on val/loss, in epochs.")
-    batch_size: int = Field(16, ge=1, description="Blocks per training batch.")
+    batch_size: int = Field(8, ge=1, description="Blocks per training batch.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip (0 = off).")
     class_token_dropout: float = Field(
