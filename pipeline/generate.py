@@ -24,6 +24,9 @@ LM of ``generate.models`` from ``<models_dir>/lm/<name>/`` and writes:
   ``generate.prompts`` with every decoding unconditioned, and with each class label under the
   evaluation decoding.
 
+- ``<reports_dir>/generation/headline.json`` (DVC metrics, kept small for ``dvc metrics show``/``dvc exp
+  show``): ``{<model>: {"perplexity", "bleu", "chrf", "distinct_2"}, "class_agreement": rate}``.
+
 Everything is logged to an MLflow run ``generate`` (metrics ``<model>/perplexity`` …, both JSON files);
 each LM's training run also gets its held-out metrics (``heldout/*``).
 
@@ -251,6 +254,11 @@ def generate(params: Params) -> dict[str, Any]:
     out = Path(base.reports_dir) / "generation"
     write_json(out / "metrics.json", result)
     write_json(out / "samples.json", all_samples)
+    headline: dict[str, Any] = {
+        r["model"]: {k: r[k] for k in ("perplexity", "bleu", "chrf", "distinct_2")} for r in rows
+    }
+    headline["class_agreement"] = result["class_agreement"]["rate"]
+    write_json(out / "headline.json", headline)
     log_to_mlflow(params, result, out)
     return result
 

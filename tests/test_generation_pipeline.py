@@ -67,6 +67,14 @@ def test_metrics_follow_the_contract(stages):
     assert agreement["classifier"] == "tfidf_linear" and agreement["n"] == 12 and agreement["model"] == "gpt2"
     assert set(agreement["per_class"]) == {"negative", "neutral", "positive"} and 0 <= agreement["rate"] <= 1
     assert set(agreement["by_model"]) == {"lstm_lm", "gpt2"}
+    headline = json.loads((root / "reports/generation/headline.json").read_text(encoding="utf-8"))
+    assert headline["class_agreement"] == agreement["rate"]
+    assert headline["gpt2"]["chrf"] == saved["rows"][1]["chrf"] and set(headline["lstm_lm"]) == {
+        "perplexity",
+        "bleu",
+        "chrf",
+        "distinct_2",
+    }
 
 
 def test_samples_cover_prompts_decodings_and_labels_within_limits(stages):

@@ -30,6 +30,9 @@ def save_lm(net: nn.Module, kind: str, config: dict[str, Any], codec: Codec, fol
     folder.mkdir(parents=True, exist_ok=True)
     net = net.to("cpu")
     if isinstance(net, GPT2LM):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         net.model.save_pretrained(str(folder / "hf"))
     else:
         torch.save(net.state_dict(), folder / "model.pt")
