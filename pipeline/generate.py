@@ -87,6 +87,7 @@ def continue_text(
         lm.codec.eos_id,
         lm.codec.banned_ids,
         seed,
+        lm.codec.class_index(label),
     )
     text, start = lm.codec.decode(ids + new), lm.codec.decode(ids)
     return text, (text[len(start) :] if text.startswith(start) else lm.codec.decode(new)).strip()
@@ -114,6 +115,7 @@ def continuation_scores(lm: Any, rows: Sequence[dict[str, Any]], params: Params)
             lm.codec.eos_id,
             lm.codec.banned_ids,
             params.base.seed + len(hyps),
+            lm.codec.class_index(row["label_name"]),
         )
         reference = words[ev.prompt_words : ev.prompt_words + ev.reference_words]
         generated = lm.codec.decode(prompt_ids + new).split()[ev.prompt_words :]

@@ -96,17 +96,15 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
     codec, shared_dir = load_codec(params, name, labels)
     config = model_config(params, name)
 
-    train_ids, train_targets = token_stream(
-        codec, read_split(processed / "train.jsonl"), gt.class_token_dropout, base.seed
-    )
-    val_ids, val_targets = token_stream(codec, read_split(processed / "val.jsonl"))
+    train_stream = token_stream(codec, read_split(processed / "train.jsonl"), gt.class_token_dropout, base.seed)
+    val_stream = token_stream(codec, read_split(processed / "val.jsonl"))
     try:
-        train_ds = stack(pack(train_ids, train_targets, gt.block_size))
-        val_ds = stack(pack(val_ids, val_targets, gt.block_size))
+        train_ds = stack(pack(*train_stream, gt.block_size))
+        val_ds = stack(pack(*val_stream, gt.block_size))
     except ValueError as err:
         raise DataError(f"{processed}: {err}") from None
     special = {"bos_token_id": codec.bos_id, "eos_token_id": codec.eos_id}
-    module = LMModule(name, codec.vocab_size, config, special, config["lr"], gt.weight_decay)
+    module = LMModule(name, codec.vocab_size, config, special, config["lr"], gt.weight_decay, len(labels))
     limit = getattr(module.net, "max_positions", None)
     if limit is not None and gt.block_size > limit:
         raise ParamsError(f"generate.train.block_size ({gt.block_size}) exceeds the model's context ({limit})")
@@ -198,9 +196,9 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
         "tokenizer": g.gpt2.checkpoint if (name == "gpt2" and g.gpt2.checkpoint) else "shared",
         "vocab_size": codec.vocab_size,
         "block_size": gt.block_size,
-        "train_stream_tokens": len(train_ids),
+        "train_stream_tokens": len(train_stream[0]),
         "train_blocks": len(train_ds),
-        "val_predicted_tokens": int(sum(int((t != -100).sum()) for _, t in val_ds)),
+        "val_predicted_tokens": int(sum(int((t != -100).sum()) for _, _, t in val_ds)),
         "device": device,
         "precision": precision,
         "train_time_s": round(recorder.batch_s, 2),

@@ -60,29 +60,26 @@ def test_tokenizer_round_trips_arabic_and_has_class_tokens(codec):
 def test_packing_makes_full_blocks_without_padding(codec):
     c, *_ = codec
     rows = make_rows(12, 5)
-    ids, targets = token_stream(c, rows)
+    ids, targets, classes = token_stream(c, rows)
     block = 16
-    blocks = pack(ids, targets, block)
+    blocks = pack(ids, targets, classes, block)
     assert len(blocks) == (len(ids) - 1) // block and blocks
     pad = c.tokenizer.pad_token_id
-    for i, (x, y) in enumerate(blocks):
-        assert x.shape == y.shape == (block,)
+    given = {c.bos_id, *c.class_ids.values()}
+    for i, (x, k, y) in enumerate(blocks):
+        assert x.shape == k.shape == y.shape == (block,)
         assert pad not in x.tolist()
-        # targets are the stream shifted by one (given tokens masked)
-        assert x.tolist() == ids[i * block : (i + 1) * block]
-        expected = [
-            t if t not in {c.bos_id, *c.class_ids.values()} else IGNORE
-            for t in ids[i * block + 1 : (i + 1) * block + 1]
-        ]
-        assert y.tolist() == expected
+        # targets are the stream shifted by one (given tokens masked); classes follow the inputs
+        assert x.tolist() == ids[i * block : (i + 1) * block] and k.tolist() == classes[i * block : (i + 1) * block]
+        assert y.tolist() == [t if t not in given else IGNORE for t in ids[i * block + 1 : (i + 1) * block + 1]]
     # with the remainder kept, every token but the first is a target exactly once
-    full = pack(ids, targets, block, keep_remainder=True)
-    assert sum(len(x) for x, _ in full) == len(ids) - 1
-    assert all(len(x) == block for x, _ in full[:-1]) and 0 < len(full[-1][0]) <= block
-    # documents: <s> <label> text </s>; the stream is their concatenation
-    assert ids[: len(document_ids(c, rows[0]["text"], rows[0]["label_name"]))] == document_ids(
-        c, rows[0]["text"], rows[0]["label_name"]
-    )
+    full = pack(ids, targets, classes, block, keep_remainder=True)
+    assert sum(len(x) for x, _, _ in full) == len(ids) - 1
+    assert all(len(x) == block for x, _, _ in full[:-1]) and 0 < len(full[-1][0]) <= block
+    # documents: <s> <label> text </s>, every position tagged with its document's class id
+    first = document_ids(c, rows[0]["text"], rows[0]["label_name"])
+    assert ids[: len(first)] == first
+    assert classes[: len(first)] == [1 + LABELS.index(rows[0]["label_name"])] * len(first)
     assert ids.count(c.bos_id) == 12 and ids.count(c.eos_id) == 12
 
 
@@ -94,6 +91,9 @@ def test_class_token_dropout_is_seeded(codec):
     assert n_class(token_stream(c, rows, 1.0)[0]) == 0
     some = token_stream(c, rows, 0.5, seed=3)[0]
     assert 5 < n_class(some) < 35 and some == token_stream(c, rows, 0.5, seed=3)[0]
+    # a document without its class token is tagged class 0 at every position
+    ids, _, classes = token_stream(c, rows, 1.0)
+    assert set(classes) == {0} and len(classes) == len(ids)
 
 
 def test_perplexity_is_guarded_against_overflow():
@@ -144,7 +144,10 @@ def test_repetition_penalty_and_temperature():
 @pytest.fixture(scope="module")
 def tiny_lms():
     torch.manual_seed(0)
-    return [RecurrentLM(50, embedding_dim=16, hidden_dim=16).eval(), GPT2LM.from_config(50, 1, 2, 16, 32, 0.0).eval()]
+    return [
+        RecurrentLM(50, num_classes=3, embedding_dim=16, hidden_dim=16).eval(),
+        GPT2LM.from_config(50, 1, 2, 16, 32, 0.0, num_classes=3).eval(),
+    ]
 
 
 def test_generation_obeys_limits_and_seeds(tiny_lms):
@@ -180,6 +183,26 @@ def test_cached_gpt2_steps_match_a_full_forward(tiny_lms):
     with torch.no_grad():
         full = gpt2(torch.tensor([[1, 2, 3, 7]]))[0, -1]
     assert torch.allclose(step, full, atol=1e-5)
+
+
+def test_class_embedding_conditions_training_and_generation(tiny_lms):
+    for lm in tiny_lms:
+        ids = torch.tensor([[4, 5, 6]])
+        # zero at first: an untrained model ignores the class
+        assert torch.allclose(lm(ids, torch.full_like(ids, 1)), lm(ids, torch.full_like(ids, 2)))
+        with torch.no_grad():
+            lm.cls.weight.normal_(0, 1.0)
+        a, b = lm(ids, torch.full_like(ids, 1)), lm(ids, torch.full_like(ids, 2))
+        assert not torch.allclose(a, b)
+        # the incremental path (start/step) conditions on the same class as a full forward
+        logits, state = lm.start([4, 5], cls=2)
+        step, _ = lm.step(6, state)
+        assert torch.allclose(step, b[0, -1], atol=1e-5) and torch.allclose(logits, b[0, 1], atol=1e-5)
+        greedy = DecodingParams(greedy=True)
+        outs = {k: tuple(generate_ids(lm, [4], greedy, 8, -1, cls=k)) for k in (0, 1, 2, 3)}
+        assert len(set(outs.values())) > 1
+        with torch.no_grad():
+            lm.cls.weight.zero_()
 
 
 def test_bad_prompts_get_clear_messages(codec):

@@ -27,18 +27,19 @@ class LMModule(L.LightningModule):
         special_ids: dict[str, int],
         lr: float,
         weight_decay: float = 0.0,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = build_network(kind, vocab_size, config, special_ids)
+        self.net = build_network(kind, vocab_size, config, special_ids, num_classes)
         self._val_sum, self._val_count = 0.0, 0
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.net(ids)
+    def forward(self, ids: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        return self.net(ids, classes)
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
-        inputs, targets = batch
-        total, count = token_loss(self(inputs), targets)
+        inputs, classes, targets = batch
+        total, count = token_loss(self(inputs, classes), targets)
         loss = total / max(1, count)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=max(1, count))
         return loss
@@ -47,8 +48,8 @@ class LMModule(L.LightningModule):
         self._val_sum, self._val_count = 0.0, 0
 
     def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> None:
-        inputs, targets = batch
-        total, count = token_loss(self(inputs), targets)
+        inputs, classes, targets = batch
+        total, count = token_loss(self(inputs, classes), targets)
         self._val_sum += float(total)
         self._val_count += count
 

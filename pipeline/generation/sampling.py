@@ -58,8 +58,10 @@ def generate_ids(
     eos_id: int,
     banned: Sequence[int] = (),
     seed: int = 0,
+    cls: int = 0,
 ) -> list[int]:
-    """New ids after ``prompt_ids`` (without the end-of-text id), at most ``max_new_tokens`` of them."""
+    """New ids after ``prompt_ids`` (without the end-of-text id), at most ``max_new_tokens`` of them,
+    conditioned on class id ``cls`` (0 = none)."""
     if not prompt_ids:
         raise ValueError("generation needs at least one prompt id (<s>)")
     limit = getattr(lm, "max_positions", None)
@@ -70,7 +72,7 @@ def generate_ids(
     generator = torch.Generator().manual_seed(seed)
     history = list(prompt_ids)
     out: list[int] = []
-    logits, state = lm.start(list(prompt_ids))
+    logits, state = lm.start(list(prompt_ids), cls)
     while len(out) < max_new_tokens:
         token = choose(next_token_scores(logits, history, decoding, banned), decoding, generator)
         if token == eos_id:

@@ -1,8 +1,9 @@
 """A trained language model on disk, and loading it back for evaluation and generation.
 
 ``<models_dir>/lm/<name>/`` holds ``tokenizer/`` (the model's tokenizer and ``lm_meta.json``),
-``lm_config.json`` (``kind``, ``config``, ``vocab_size``, ``special_ids``), the weights (``model.pt``
-for the recurrent LM, ``hf/`` saved with ``save_pretrained`` for GPT-2) and ``run.json``.
+``lm_config.json`` (``kind``, ``config``, ``vocab_size``, ``num_classes``, ``special_ids``), the weights
+(``model.pt`` for the recurrent LM; for GPT-2 ``hf/`` saved with ``save_pretrained`` and
+``class_embedding.pt``) and ``run.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def save_lm(net: nn.Module, kind: str, config: dict[str, Any], codec: Codec, fol
 
         hf_logging.disable_progress_bar()
         net.model.save_pretrained(str(folder / "hf"))
+        torch.save(net.cls.state_dict(), folder / "class_embedding.pt")
     else:
         torch.save(net.state_dict(), folder / "model.pt")
     save_tokenizer(codec.tokenizer, folder / "tokenizer", codec.labels, **meta)
@@ -43,6 +45,7 @@ def save_lm(net: nn.Module, kind: str, config: dict[str, Any], codec: Codec, fol
             "kind": kind,
             "config": config,
             "vocab_size": codec.vocab_size,
+            "num_classes": len(codec.labels),
             "special_ids": {"bos_token_id": codec.bos_id, "eos_token_id": codec.eos_id},
         },
     )
@@ -66,14 +69,14 @@ class LoadedLM:
     def mean_loss(self, rows: Sequence[dict[str, Any]], block_size: int, batch_size: int = 32) -> tuple[float, int]:
         """Mean cross-entropy per predicted token over ``rows`` (all their tokens, packed like training;
         the final partial block included), and the number of predicted tokens."""
-        ids, targets = token_stream(self.codec, rows)
-        blocks = pack(ids, targets, block_size, keep_remainder=True)
+        blocks = pack(*token_stream(self.codec, rows), block_size, keep_remainder=True)
         total, count = 0.0, 0
         full = [b for b in blocks if len(b[0]) == block_size]
         groups = [full[i : i + batch_size] for i in range(0, len(full), batch_size)]
         groups += [[b] for b in blocks if len(b[0]) != block_size]
         for group in groups:
-            s, c = token_loss(self.net(torch.stack([b[0] for b in group])), torch.stack([b[1] for b in group]))
+            inputs, classes, targets = (torch.stack([b[k] for b in group]) for k in range(3))
+            s, c = token_loss(self.net(inputs, classes), targets)
             total += float(s)
             count += c
         return (total / count if count else float("nan")), count
@@ -95,8 +98,9 @@ def load_lm(folder: str | Path) -> LoadedLM:
 
         hf_logging.disable_progress_bar()
 
-        net: nn.Module = GPT2LM(AutoModelForCausalLM.from_pretrained(str(folder / "hf")))
+        net: nn.Module = GPT2LM(AutoModelForCausalLM.from_pretrained(str(folder / "hf")), spec["num_classes"])
+        net.cls.load_state_dict(torch.load(folder / "class_embedding.pt", map_location="cpu", weights_only=True))
     else:
-        net = build_network(spec["kind"], spec["vocab_size"], spec["config"], spec["special_ids"])
+        net = build_network(spec["kind"], spec["vocab_size"], spec["config"], spec["special_ids"], spec["num_classes"])
         net.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
     return LoadedLM(folder.name, spec["kind"], net.eval(), codec, folder)

@@ -95,6 +95,14 @@ class Codec:
     def decode(self, ids: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=True)).strip()
 
+    def class_index(self, label: str | None) -> int:
+        """The class id the models condition every position on: 0 for none, 1 + the label's index."""
+        if label is None:
+            return 0
+        if label not in self.class_ids:
+            raise DataError(f"unknown label {label!r}; the models know: {', '.join(self.labels)}")
+        return 1 + self.labels.index(label)
+
     def prefix(self, label: str | None) -> list[int]:
         """``<s>`` then the class token of ``label`` (none when ``label`` is None)."""
         if label is not None and label not in self.class_ids:
