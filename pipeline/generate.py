@@ -14,10 +14,11 @@ LM of ``generate.models`` from ``<models_dir>/lm/<name>/`` and writes:
 
   Perplexity is ``exp`` of the mean cross-entropy per predicted token (null if it overflows). BLEU and
   chrF compare, for ``generate.eval.continuation_docs`` test documents, the generation after the
-  first ``prompt_words`` words (and the document's class token) with the next ``reference_words``
+  first ``prompt_words`` words (conditioned on the document's class) with the next ``reference_words``
   real words; distinct-n is over those generations. The agreement check generates
-  ``agreement_per_class`` texts per class (class token + a topic prompt) and classifies them with the
-  classifier of highest ``f1_macro`` in ``reports/metrics.json``; ``chance`` = 1 / classes.
+  ``agreement_per_class`` texts per class (conditioned on the class, after a topic prompt) and
+  classifies them with the classifier of highest ``f1_macro`` in ``reports/metrics.json``;
+  ``chance`` = 1 / classes.
 - ``<reports_dir>/generation/samples.json``: a list of ``{"model", "topic", "prompt", "label" (or
   null), "decoding": {"name", greedy, temperature, top_k, top_p, repetition_penalty,
   max_new_tokens, seed}, "text" (prompt + continuation), "continuation"}``: every prompt of
