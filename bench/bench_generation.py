@@ -9,7 +9,8 @@ stage: validation perplexity, BLEU/chrF of test-document continuations, distinct
   negative reviews, ``GEN_RES_DOCS`` per class (default 1000) drawn with seed 1; split 70/15/15.
   Skipped cleanly when ``../shared/data`` is absent.
 
-``GEN_EPOCHS`` (default: params, 8) caps the LM epochs. Writes ``reports/bench/generation.json``:
+``GEN_EPOCHS`` (default: params, 8, and ``GEN_RES_EPOCHS`` = 12 on RES) caps the LM epochs;
+``GEN_AGREEMENT`` (default 50) texts per class for the agreement check. Writes ``reports/bench/generation.json``:
 ``{"rows": [{dataset, model, perplexity, bleu, chrf, distinct_2, train_tokens_per_s, ...}],
 "class_agreement": {rate, chance, dataset, model, classifier, by_dataset}, "machine": {...}}``.
 """
@@ -39,6 +40,8 @@ sys.path.insert(0, str(REPO))  # this checkout's pipeline
 RES = REPO.parent / "shared" / "data" / "elsahar-multidomain"
 RES_DOCS = int(os.environ.get("GEN_RES_DOCS", "1000"))
 EPOCHS = os.environ.get("GEN_EPOCHS")
+RES_EPOCHS = int(os.environ.get("GEN_RES_EPOCHS", "12"))
+AGREEMENT = int(os.environ.get("GEN_AGREEMENT", "50"))
 
 
 def load_res(per_class: int, seed: int = 1) -> list[dict[str, str]]:
@@ -71,6 +74,7 @@ def make_params(work: Path, **data_section: Any) -> Any:
     data["generate"]["train"]["state_dir"] = str(work / "lm-state")
     if EPOCHS:
         data["generate"]["train"]["max_epochs"] = int(EPOCHS)
+    data["generate"]["eval"]["agreement_per_class"] = AGREEMENT
     return parse_params(data)
 
 
@@ -130,6 +134,15 @@ def main() -> None:
             params = make_params(
                 work, source="file", path=str(work / "res.jsonl"), score_column=None, label_column="label"
             )
+            if not EPOCHS:  # 3.7× the demo's training text: more epochs before the val loss stops falling
+                g = params.generate
+                params = params.model_copy(
+                    update={
+                        "generate": g.model_copy(
+                            update={"train": g.train.model_copy(update={"max_epochs": RES_EPOCHS})}
+                        )
+                    }
+                )
             preprocess(params)
             result = run_dataset(params)
             rows += result["rows"]
@@ -155,7 +168,11 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
         },
-        "settings": {"res_docs_per_class": RES_DOCS, "max_epochs": EPOCHS or "params"},
+        "settings": {
+            "res_docs_per_class": RES_DOCS,
+            "max_epochs": EPOCHS or {"demo": "params", "res": RES_EPOCHS},
+            "agreement_per_class": AGREEMENT,
+        },
     }
     path = save("generation", figures)
     for r in rows:

@@ -509,7 +509,12 @@ class GenerateEvalParams(Section):
         20, ge=1, description="Words of the real continuation scored against (the generation is cut to as many)."
     )
     agreement_per_class: int = Field(
-        10, ge=1, description="Texts generated per class for the classifier agreement check."
+        20, ge=1, description="Texts generated per class for the classifier agreement check."
+    )
+    agreement_with_prompts: bool = Field(
+        False,
+        description="Agreement texts start after the topic prompts (in turn) instead of from the class alone "
+        "(a prompt's own words then sway the classifier).",
     )
     decoding: str = Field("sampled", description="Name in generate.decodings used for continuations and agreement.")
 

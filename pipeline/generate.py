@@ -16,9 +16,9 @@ LM of ``generate.models`` from ``<models_dir>/lm/<name>/`` and writes:
   chrF compare, for ``generate.eval.continuation_docs`` test documents, the generation after the
   first ``prompt_words`` words (conditioned on the document's class) with the next ``reference_words``
   real words; distinct-n is over those generations. The agreement check generates
-  ``agreement_per_class`` texts per class (conditioned on the class, after a topic prompt) and
-  classifies them with the classifier of highest ``f1_macro`` in ``reports/metrics.json``;
-  ``chance`` = 1 / classes.
+  ``agreement_per_class`` texts per class (conditioned on the class; from the class alone unless
+  ``agreement_with_prompts``) and classifies them with the classifier of highest ``f1_macro`` in
+  ``reports/metrics.json``; ``chance`` = 1 / classes.
 - ``<reports_dir>/generation/samples.json``: a list of ``{"model", "topic", "prompt", "label" (or
   null), "decoding": {"name", greedy, temperature, top_k, top_p, repetition_penalty,
   max_new_tokens, seed}, "text" (prompt + continuation), "continuation"}``: every prompt of
@@ -145,7 +145,10 @@ def best_classifier(params: Params) -> str:
 
 
 def class_agreement(lm: Any, params: Params, predictor: Any, labels: list[str]) -> dict[str, Any]:
-    """Generate ``agreement_per_class`` texts per label; the share the classifier puts in that class."""
+    """Generate ``agreement_per_class`` texts per label (from the class alone, or after the topic prompts
+    in turn with ``agreement_with_prompts``); the share the classifier puts in the requested class.
+    Seeds are shared across classes, so the classes are compared on paired draws."""
+    from pipeline.generation.sampling import generate_ids
     from pipeline.text.processor import TextProcessor
 
     g = params.generate
@@ -157,8 +160,22 @@ def class_agreement(lm: Any, params: Params, predictor: Any, labels: list[str]) 
     for y, label in enumerate(labels):
         rows = []
         for i in range(g.eval.agreement_per_class):
-            prompt = prompts[i % len(prompts)]
-            text, _ = continue_text(lm, prompt, label, decoding, params, params.base.seed + i)
+            seed = params.base.seed + i
+            if g.eval.agreement_with_prompts:
+                text, _ = continue_text(lm, prompts[i % len(prompts)], label, decoding, params, seed)
+            else:
+                codec = lm.codec
+                new = generate_ids(
+                    lm.net,
+                    codec.prefix(label),
+                    decoding,
+                    g.max_new_tokens,
+                    codec.eos_id,
+                    codec.banned_ids,
+                    seed,
+                    codec.class_index(label),
+                )
+                text = codec.decode(new)
             rows.append({"id": f"gen-{label}-{i}", "text": text, "tokens": process(text), "label": y})
         probs = predictor.predict_proba(rows)
         agree = sum(1 for p in probs if max(range(len(p)), key=p.__getitem__) == y)
