@@ -18,7 +18,14 @@ from tests.conftest import REPO, write_params
 
 pytestmark = pytest.mark.slow
 ARCHS = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))["train"]["architectures"]
-OVERRIDES = {"scrape.max_pages": 90, "train.max_epochs": 2, "train.patience": 2}
+OVERRIDES = {
+    "scrape.max_pages": 90,
+    "train.max_epochs": 2,
+    "train.patience": 2,
+    "generate.train.max_epochs": 1,
+    "generate.eval.continuation_docs": 5,
+    "generate.eval.agreement_per_class": 2,
+}
 
 
 def _env() -> dict[str, str]:
@@ -62,6 +69,10 @@ def test_repro_produces_every_stage_output(project):
         "reports/report.html",
         "reports/report.md",
         "reports/scrape_stats.json",
+        "models/lm/tokenizer/tokenizer.json",
+        "models/lm/gpt2/run.json",
+        "reports/generation/metrics.json",
+        "reports/generation/samples.json",
         "dvc.lock",
     ):
         assert (project / rel).is_file(), rel
