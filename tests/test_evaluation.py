@@ -16,8 +16,8 @@ from tests.conftest import make_raw_docs, write_params, write_raw
 ARCHS = ["lstm", "gru", "tfidf_linear"]
 OVERRIDES = {
     "train.architectures": ARCHS,
-    "train.max_epochs": 5,
-    "train.patience": 5,
+    "train.max_epochs": 4,
+    "train.patience": 4,
     "train.lr": 0.01,
     "train.hidden_dim": 16,
     "train.embedding_dim": 16,
@@ -167,5 +167,101 @@ def test_registered_model_loads_by_name_and_predicts_raw_text(project, monkeypat
     assert str(version.version) == registered["version"]
     assert float(version.tags["test/f1_macro"]) == pytest.approx(_eval(root, registered["arch"])["f1_macro"])
     assert registered["arch"] in version.description
-    with pytest.raises(Exception, match="'text' column"):
+    with pytest.raises(Exception, match=r"missing inputs \['text'\]"):  # the signature asks for a text column
         model.predict(pd.DataFrame({"body": ["نص"]}))
+
+
+def test_arabic_is_shaped_and_put_in_visual_order_for_figures():
+    from pipeline.figures import ar, pareto_front
+
+    # يحدث: yeh initial, hah medial, dal final, theh isolated; displayed left to right in reverse
+    assert ar("يحدث") == "\ufe99\ufeaa\ufea4\ufef3"
+    assert ar("lstm 0.5") == "lstm 0.5"
+    front = pareto_front([(10, 0.5, "a"), (5, 0.4, "b"), (20, 0.45, "c"), (1, 0.2, "d"), (5, 0.3, "e")])
+    assert [p[2] for p in front] == ["d", "b", "a"]
+
+
+def test_report_shows_intervals_significance_registry_explanations_and_figures(project):
+    root, params, _, _ = project
+    from pipeline.report import report
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        report(params)
+    html = (root / "reports" / "report.html").read_text(encoding="utf-8")
+    md = (root / "reports" / "report.md").read_text(encoding="utf-8")
+    for arch in ARCHS:
+        ev = _eval(root, arch)
+        cell = f"{ev['f1_macro']:.4f} [{ev['ci']['f1_macro']['low']:.3f}, {ev['ci']['f1_macro']['high']:.3f}]"
+        assert cell in html and cell in md
+        assert ev["mlflow_run_id"] in html and ev["mlflow_run_id"] in md
+    gru = _eval(root, "gru")
+    assert f"{gru['seed_mean']['f1_macro']:.4f} ± {gru['seed_std']['f1_macro']:.4f} (n=2)" in html
+    assert f"models:/{params.registry.model_name}@{params.registry.alias}" in html
+    assert "McNemar" in html and "Really worse than" in md
+    assert html.count('class="tok"') == sum(len(e["tokens"]) for a in ARCHS for e in _eval(root, a)["explanations"])
+    for name in ("cost", "curves", "confusion", "pr", "calibration", "explain-lstm", "explain-gru"):
+        assert (root / "reports" / "figures" / f"{name}.png").stat().st_size > 1000
+        assert f"figures/{name}.png" in md
+    assert "<script" not in html and 'src="http' not in html and "<link" not in html
+
+
+def test_report_renders_tuning_and_generation_and_never_lets_scraped_markup_run(project):
+    root, params, _, _ = project
+    from pipeline.report import report
+
+    reports = root / "reports"
+    evil = "<script>alert('x')</script> نص"
+    path = reports / "eval" / "gru.json"
+    original = path.read_text(encoding="utf-8")
+    ev = json.loads(original)
+    wrong = {"id": "x", "url": None, "text": evil, "true": "negative", "pred": "positive", "confidence": 0.9}
+    ev["confident_errors"] = {"negative": [wrong]}
+    ev["explanations"][0]["tokens"][0] = "<img src=x onerror=alert(1)>"
+    path.write_text(json.dumps(ev, ensure_ascii=False), encoding="utf-8")
+    trials = [
+        {"number": 0, "state": "COMPLETE", "value": 0.5, "params": {"lr": 0.01}, "intermediate": {"0": 0.4}},
+        {"number": 1, "state": "PRUNED", "value": None, "params": {"lr": 0.1}, "intermediate": {"0": 0.2}},
+        {"number": 2, "state": "COMPLETE", "value": 0.6, "params": {"lr": 0.003}, "intermediate": {"0": 0.5}},
+    ]
+    study = {
+        "arch": "gru",
+        "study_name": "tune-gru",
+        "storage": "sqlite:///optuna.db",
+        "metric": "val/f1_macro",
+        "direction": "maximize",
+        "n_trials": 3,
+        "states": {"COMPLETE": 2, "PRUNED": 1, "FAIL": 0},
+        "best": {"number": 2, "value": 0.6, "params": {"lr": 0.003}},
+        "trials": trials,
+        "importances": {"lr": 1.0},
+        "mlflow_parent_run_id": "parent123",
+    }
+    (reports / "tuning").mkdir(exist_ok=True)
+    (reports / "tuning" / "gru.json").write_text(json.dumps(study), encoding="utf-8")
+    (reports / "tuning" / "lstm.json").write_text(json.dumps({"arch": "lstm", "tuned": False}), encoding="utf-8")
+    (reports / "generation").mkdir(exist_ok=True)
+    gen = {
+        "rows": [{"dataset": "demo", "model": "gpt2", "perplexity": 123.456, "bleu": 1.5, "chrf": 10.0}],
+        "class_agreement": {"rate": 0.5, "chance": 0.33, "n": 12, "classifier": "gru"},
+    }
+    (reports / "generation" / "metrics.json").write_text(json.dumps(gen), encoding="utf-8")
+    sample = {"model": "gpt2", "topic": "hotels", "prompt": "الفندق", "label": "positive", "decoding": "greedy"}
+    (reports / "generation" / "samples.json").write_text(json.dumps([{**sample, "text": evil}]), encoding="utf-8")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(root)
+            report(params)
+        html = (reports / "report.html").read_text(encoding="utf-8")
+        md = (reports / "report.md").read_text(encoding="utf-8")
+    finally:
+        path.write_text(original, encoding="utf-8")
+        for sub in ("tuning", "generation"):
+            for f in (reports / sub).iterdir():
+                f.unlink()
+    assert "<script>" not in html and "<img src=x" not in html
+    assert html.count("&lt;script&gt;alert(") == 2  # the confident error and the generated sample
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "Tuning" in html and "parent123" in html and "tune-gru" in md and "figures/tuning-gru.png" in md
+    assert (reports / "figures" / "tuning-gru.png").is_file() and not (reports / "figures" / "tuning-lstm.png").exists()
+    assert "123.5" in html and "Class agreement" in md and '<td class="rtl" dir="rtl" lang="ar"><bdi>' in html
