@@ -30,7 +30,9 @@ class ReviewClassifier(mlflow.pyfunc.PythonModel):
         self.labels = json.loads((Path(art["processed"]) / "classes.json").read_text(encoding="utf-8"))["labels"]
         self.predictor = load_predictor(art["model"], art["processed"])
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+    # No type hint on model_input: MLflow would try to derive a signature from it; the logged signature
+    # (a string column `text`) comes from an example instead.
+    def predict(self, context, model_input, params: dict[str, Any] | None = None) -> Any:
         import pandas as pd
 
         if isinstance(model_input, pd.DataFrame):
