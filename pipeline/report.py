@@ -107,6 +107,16 @@ RANK_HEADER = [
 ]
 
 
+def ci_percent(data: dict[str, Any]) -> str:
+    """The evaluation's interval level as a percentage, e.g. ``95%``."""
+    levels = [ev["ci"]["level"] for ev in data["evals"].values() if "ci" in ev]
+    return f"{100 * levels[0]:g}%" if levels else "95%"
+
+
+def rank_header(data: dict[str, Any]) -> list[str]:
+    return [h.replace("95%", ci_percent(data)) for h in RANK_HEADER]
+
+
 def ranking_rows(data: dict[str, Any]) -> list[list[str]]:
     rows = []
     best = (data.get("significance") or {}).get("best")
@@ -149,8 +159,8 @@ def significance_lines(data: dict[str, Any]) -> list[str]:
     lines.append(f"Really worse than {sig['best']}: {', '.join(real) if real else 'none'}.")
     lines.append(f"Not distinguishable from {sig['best']} on this test set: {', '.join(same) if same else 'none'}.")
     lines.append(
-        "Intervals are 95% percentile-bootstrap intervals over the test documents; with a test split this small "
-        "they are wide, so read differences inside them as noise."
+        f"Intervals are {ci_percent(data)} percentile-bootstrap intervals over the test documents; with a small test "
+        "split they are wide, so read differences inside them as noise."
     )
     return lines
 
@@ -404,7 +414,7 @@ def render_markdown(params: Params, data: dict[str, Any], figs: Figures) -> str:
         "",
         "## Ranking (test split)",
         "",
-        _md_table(RANK_HEADER, ranking_rows(data)),
+        _md_table(rank_header(data), ranking_rows(data)),
         "",
         *(f"- {line}" for line in significance_lines(data)),
         "",
@@ -519,7 +529,7 @@ def render_html(params: Params, data: dict[str, Any], figs: Figures) -> str:
         f"<p>Git commit <code>{escape(str(run0.get('git_commit')))}</code>, seed {escape(str(run0.get('seed')))}. "
         f"{s['documents']} documents, vocabulary {s['vocab_size']} (train split only).</p>",
         "<h2>Ranking (test split)</h2>",
-        _html_table(RANK_HEADER, ranking_rows(data), highlight_first=True, cls="rank"),
+        _html_table(rank_header(data), ranking_rows(data), highlight_first=True, cls="rank"),
         "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in significance_lines(data)) + "</ul>",
     ]
     if data.get("registry"):
