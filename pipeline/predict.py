@@ -41,12 +41,24 @@ class BaselinePredictor:
 class NetworkPredictor:
     """A Lightning :class:`~pipeline.training.module.ClassifierModule` over the train-split vocabulary."""
 
-    def __init__(self, arch: str, module: Any, vocab: Any, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        arch: str,
+        module: Any,
+        vocab: Any,
+        batch_size: int = 64,
+        tokenise: Callable[[str], list[str]] | None = None,
+    ) -> None:
         self.arch, self.module, self.vocab, self.batch_size = arch, module.eval(), vocab, batch_size
+        self.tokenise = tokenise  # set when the model was trained with its own (tuned) preprocessing
 
     def encode(self, rows: Sequence[Row]) -> list[tuple[list[int], int]]:
         max_length = self.module.tp.max_length
-        return [(self.vocab.encode(r["tokens"][:max_length]) or [1], int(r.get("label", 0))) for r in rows]
+        tokens = [self.tokenise(str(r["text"])) if self.tokenise else r["tokens"] for r in rows]
+        return [
+            (self.vocab.encode(t[:max_length]) or [1], int(r.get("label", 0)))
+            for t, r in zip(tokens, rows, strict=True)
+        ]
 
     def predict_proba(self, rows: Sequence[Row]) -> list[list[float]]:
         import torch
@@ -73,6 +85,12 @@ def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     from pipeline.training.module import ClassifierModule
 
     module = ClassifierModule.load_from_checkpoint(model_dir / "best.ckpt", map_location="cpu")
+    if (model_dir / "preprocess.json").is_file():  # tuned preprocessing: own vocabulary, re-tokenise from text
+        from pipeline.config import PreprocessParams
+        from pipeline.text.processor import TextProcessor
+
+        pp = PreprocessParams(**read_json(model_dir / "preprocess.json")["preprocess"])
+        return NetworkPredictor(run["arch"], module, Vocab.load(model_dir / "vocab.json"), tokenise=TextProcessor(pp))
     return NetworkPredictor(run["arch"], module, Vocab.load(processed_dir / "vocab.json"))
 
 
