@@ -44,6 +44,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -54,6 +55,8 @@ from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
 from pipeline.jsonl import DataError, write_json
 from pipeline.models.registry import ARCHITECTURES
+from pipeline.tuning.locks import store_lock
+from pipeline.tuning.runs import UID_ATTR
 
 log = logging.getLogger("tune")
 METRIC, DIRECTION = "val/f1_macro", "maximize"
@@ -127,19 +130,32 @@ def make_pruner(params: Params) -> Any:
 def open_study(params: Params, arch: str, data_fingerprint: str, worker: int = 0) -> Any:
     """Create or load the study of ``arch`` in ``tune.storage``."""
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
     url = storage_url(params)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": params.tune.storage_timeout_s}}
-    storage = optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=params.tune.heartbeat_s,
-        grace_period=3 * params.tune.heartbeat_s,
-    )
     name = params.tune.study_name.format(arch=arch, fingerprint=study_fingerprint(params, arch, data_fingerprint))
-    probe = optuna.create_study(storage=storage, study_name=name, direction=DIRECTION, load_if_exists=True)
+    for attempt in range(5):
+        try:  # workers on several machines may race to create a new database's tables: retry
+            with store_lock(url):
+                storage = optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=params.tune.heartbeat_s,
+                    grace_period=3 * params.tune.heartbeat_s,
+                )
+                try:
+                    probe = optuna.create_study(storage=storage, study_name=name, direction=DIRECTION)
+                    probe.set_user_attr(UID_ATTR, uuid.uuid4().hex)  # tells it from an older study of that name
+                except optuna.exceptions.DuplicatedStudyError:
+                    probe = optuna.load_study(study_name=name, storage=storage)
+            break
+        except SQLAlchemyError:
+            if attempt == 4:
+                raise
+            time.sleep(1.0 + attempt + 0.1 * worker)
     seed = params.base.seed + len(probe.trials) + 1_000_003 * worker
     return optuna.load_study(
         study_name=name, storage=storage, sampler=make_sampler(params, seed), pruner=make_pruner(params)

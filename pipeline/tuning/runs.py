@@ -13,8 +13,10 @@ from typing import Any
 
 from pipeline.config import Params
 from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
+from pipeline.tuning.locks import store_lock
 
 PARENT_ATTR = "mlflow_parent_run_id"
+UID_ATTR = "uid"  # set once by the process that creates the study
 RUN_ATTR = "mlflow_run_id"
 STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "fail": "FAILED", "killed": "KILLED"}
 
@@ -23,7 +25,8 @@ def client_for(params: Params) -> tuple[Any, str]:
     """An MLflow client on the repo's store and the experiment id."""
     from mlflow import MlflowClient
 
-    experiment_id = setup_mlflow(params.base)
+    with store_lock(tracking_uri(params.base)):  # workers started together: one creates the store
+        experiment_id = setup_mlflow(params.base)
     return MlflowClient(tracking_uri=tracking_uri(params.base)), experiment_id
 
 
@@ -42,8 +45,23 @@ def parent_run(client: Any, experiment_id: str, study: Any, arch: str, params: P
     if _usable(client, run_id):
         client.update_run(run_id, status="RUNNING")
         return run_id
-    tags = {**provenance_tags(params.base.seed), "arch": arch, "stage": "tune", "study_name": study.study_name}
+    uid = _study_uid(study)
+    tags = {
+        **provenance_tags(params.base.seed),
+        "arch": arch,
+        "stage": "tune",
+        "study_name": study.study_name,
+        "study_uid": uid,
+    }
     run = client.create_run(experiment_id, run_name=f"tune-{arch}", tags=tags)
+    # Workers starting together may each create one: all keep the oldest and the others delete theirs.
+    rivals = client.search_runs([experiment_id], filter_string=f"tags.study_uid = '{uid}'", max_results=1000)
+    canonical = min(rivals, key=lambda r: (r.info.start_time, r.info.run_id)).info.run_id if rivals else run.info.run_id
+    if canonical != run.info.run_id:
+        client.delete_run(run.info.run_id)
+        client.update_run(canonical, status="RUNNING")
+        study.set_user_attr(PARENT_ATTR, canonical)
+        return canonical
     tp = params.tune
     client.log_batch(
         run.info.run_id,
@@ -63,6 +81,17 @@ def parent_run(client: Any, experiment_id: str, study: Any, arch: str, params: P
     )
     study.set_user_attr(PARENT_ATTR, run.info.run_id)
     return run.info.run_id
+
+
+def _study_uid(study: Any) -> str:
+    """The study's ``uid`` (its creator sets it right after creating it: wait a little for it)."""
+    for _ in range(20):
+        uid = study.user_attrs.get(UID_ATTR)
+        if uid:
+            return str(uid)
+        time.sleep(0.5)
+    study.set_user_attr(UID_ATTR, study.study_name)  # a study made by other code: its name must do
+    return study.study_name
 
 
 def _params(values: dict[str, Any]) -> list[Any]:
