@@ -458,3 +458,44 @@ def test_two_workers_share_one_study_without_losing_or_duplicating_trials(workdi
     # both workers ran trials (distinct sampler seeds: no repeated points)
     params = [json.dumps(t["params"], sort_keys=True) for t in report["trials"]]
     assert len(set(params)) == len(params)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_and_its_lost_trial_is_replaced(workdir, processed):
+    """SIGKILL in the middle of a trial: the trial stays RUNNING until its heartbeat goes stale, then it is
+    marked FAIL and the rerun replaces it; the finished trials are kept."""
+    import time
+
+    import optuna
+
+    make_project(workdir, processed, {"tune.n_trials": 3, "tune.max_epochs": 2, "tune.heartbeat_s": 1})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.tune", "lstm"],
+        cwd=workdir,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    storage = f"sqlite:///{workdir / 'optuna.db'}"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:  # kill it while its second trial runs
+            time.sleep(0.2)
+            try:
+                (summary,) = optuna.get_all_study_summaries(storage)
+                trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+            except (ValueError, Exception):
+                continue
+            if [t.state.name for t in trials] == ["COMPLETE", "RUNNING"]:
+                break
+        else:
+            pytest.fail("the run never reached its second trial")
+    finally:
+        proc.kill()
+        proc.wait()
+    first = trials[0]
+    report = run_tune()
+    states = [t["state"] for t in report["trials"]]
+    assert states.count("COMPLETE") == 3 and states[1] == "FAIL", states
+    assert [t["number"] for t in report["trials"]] == list(range(len(states)))
+    assert report["trials"][0]["params"] == first.params and report["trials"][0]["value"] == first.value
