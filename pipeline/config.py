@@ -497,7 +497,14 @@ class TuneParams(Section):
     timeout_s: float = Field(
         600.0, ge=0, description="Time budget of one tune invocation, seconds: no trial starts after it (0 = none)."
     )
-    max_epochs: int = Field(4, ge=1, description="Epochs per trial (at most; the pruner may stop a trial earlier).")
+    max_epochs: int = Field(
+        10, ge=1, description="Epochs per trial (at most; the pruner or early stopping may stop a trial earlier)."
+    )
+    first_trial_defaults: bool = Field(
+        True,
+        description="A new study's first trial uses the params.yaml values of the searched keys (when they lie in "
+        "the space), so the best trial is never worse on val than the untuned params.",
+    )
     threads: int = Field(
         1,
         ge=0,

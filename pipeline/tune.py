@@ -23,7 +23,8 @@ fixed params and the search space, so a rerun with the same inputs loads the sam
 (``load_if_exists``) and only runs the missing trials. ``tune.n_trials`` counts trials with a result
 (COMPLETE + PRUNED); FAIL trials (an exception, a NaN loss, out of memory, an invalid combination, a
 process killed mid-trial: its heartbeat stops and Optuna marks it FAIL) do not count, so they are
-replaced, up to ``tune.max_failed_trials`` failures. RUNNING trials of other workers count as in
+replaced, up to ``tune.max_failed_trials`` failures. With ``tune.first_trial_defaults`` a new study's
+first trial is the ``params.yaml`` values of the searched keys: the untuned baseline the others must beat. RUNNING trials of other workers count as in
 progress: a worker waits for them rather than overshoot. ``tune.timeout_s`` bounds one invocation.
 
 **Several workers.** ``python -m pipeline.tune <arch> --worker [ID]`` runs trials on the same study and
@@ -57,6 +58,7 @@ from pipeline.jsonl import DataError, write_json
 from pipeline.models.registry import ARCHITECTURES
 from pipeline.tuning.locks import store_lock
 from pipeline.tuning.runs import UID_ATTR
+from pipeline.tuning.space import current_values
 
 log = logging.getLogger("tune")
 METRIC, DIRECTION = "val/f1_macro", "maximize"
@@ -149,6 +151,9 @@ def open_study(params: Params, arch: str, data_fingerprint: str, worker: int = 0
                 try:
                     probe = optuna.create_study(storage=storage, study_name=name, direction=DIRECTION)
                     probe.set_user_attr(UID_ATTR, uuid.uuid4().hex)  # tells it from an older study of that name
+                    defaults = current_values(params, params.tune.search_space)
+                    if params.tune.first_trial_defaults and defaults is not None:
+                        probe.enqueue_trial(defaults)  # trial 0: the untuned params, the baseline to beat
                 except optuna.exceptions.DuplicatedStudyError:
                     probe = optuna.load_study(study_name=name, storage=storage)
             break

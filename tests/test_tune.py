@@ -167,6 +167,8 @@ def test_study_never_reads_the_test_split_and_writes_its_outputs(studied):
     root, report = studied
     assert not (root / "data/processed/test.jsonl").exists()  # it ran without the test split
     assert report["states"] == {"COMPLETE": 3, "PRUNED": 0, "FAIL": 0}
+    # trial 0 is the untuned params.yaml values of the searched keys (tune.first_trial_defaults)
+    assert report["trials"][0]["params"] == {"train.lr": 0.003, "train.hidden_dim": 16}
     assert report["metric"] == "val/f1_macro" and report["direction"] == "maximize"
     assert read_json(root / "reports/tuning/lstm.json")["study_name"] == report["study_name"]
     best = max((t for t in report["trials"] if t["state"] == "COMPLETE"), key=lambda t: t["value"])

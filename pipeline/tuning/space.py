@@ -41,3 +41,20 @@ def override(params: Params, overrides: dict[str, Any], source: str = "tuned par
 def preprocess_keys(overrides: dict[str, Any]) -> dict[str, Any]:
     """The ``preprocess.*`` part of ``overrides``."""
     return {k: v for k, v in overrides.items() if k.startswith("preprocess.")}
+
+
+def current_values(params: Params, space: dict[str, SearchDim]) -> dict[str, Any] | None:
+    """The values ``params`` has for the searched keys, or ``None`` if one of them lies outside the space."""
+    data = params.model_dump()
+    out: dict[str, Any] = {}
+    for key, dim in space.items():
+        node: Any = data
+        for part in key.split("."):
+            node = node[part]
+        if dim.type == "categorical":
+            if node not in (dim.choices or []):
+                return None
+        elif not (float(dim.low or 0) <= float(node) <= float(dim.high or 0)):
+            return None
+        out[key] = node
+    return out
