@@ -20,12 +20,13 @@ only, then writes:
 git-ignored and not a DVC output, since DVC deletes outputs before re-running a stage). Its name
 (``tune.study_name``, default ``{arch}-{fingerprint}``) carries a hash of the train/val data, the
 fixed params and the search space, so a rerun with the same inputs loads the same study
-(``load_if_exists``) and only runs the missing trials. ``tune.n_trials`` counts trials with a result
-(COMPLETE + PRUNED); FAIL trials (an exception, a NaN loss, out of memory, an invalid combination, a
-process killed mid-trial: its heartbeat stops and Optuna marks it FAIL) do not count, so they are
-replaced, up to ``tune.max_failed_trials`` failures. With ``tune.first_trial_defaults`` a new study's
-first trial is the ``params.yaml`` values of the searched keys: the untuned baseline the others must beat. RUNNING trials of other workers count as in
-progress: a worker waits for them rather than overshoot. ``tune.timeout_s`` bounds one invocation.
+and only runs the missing trials. ``tune.n_trials`` counts trials with a result (COMPLETE + PRUNED);
+FAIL trials (an exception, a NaN loss, out of memory, an invalid combination, a process killed
+mid-trial: its heartbeat stops and Optuna marks it FAIL) do not count, so they are replaced, up to
+``tune.max_failed_trials`` failures. RUNNING trials of other workers count as in progress: a worker
+waits for them rather than overshoot. ``tune.timeout_s`` bounds one invocation. With
+``tune.first_trial_defaults`` a new study's first trial is the ``params.yaml`` values of the searched
+keys: the untuned baseline the others must beat.
 
 **Several workers.** ``python -m pipeline.tune <arch> --worker [ID]`` runs trials on the same study and
 writes nothing else: start as many as you like, on this machine (SQLite, with a lock timeout) or on
