@@ -148,6 +148,7 @@ def integrity(proj: Path, report: dict[str, Any], expected: int) -> dict[str, An
         "trials_duplicated": duplicated,
         "mlflow_child_runs": len(children),
         "trials_span_s": round((max(ends) - min(starts)).total_seconds(), 2) if starts and ends else None,
+        "mean_trial_s": round(sum(t["duration_s"] or 0 for t in report["trials"]) / max(1, len(numbers)), 3),
     }
 
 
@@ -155,6 +156,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-tuning-") as tmp:
         proj = Path(tmp)
         os.chdir(proj)
@@ -197,6 +199,8 @@ def main() -> None:
         "two_worker_check": check_two,
         "torch_threads_per_worker": 1,
         "cpu_count": os.cpu_count(),
+        # other processes on the machine compete for the same cores: the 1-minute load before and after
+        "load_average_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
     path = save("tuning", figures)
     print(f"Tuning on the demo data ({ARCH}), written to {path}")
@@ -215,7 +219,9 @@ def main() -> None:
             ("1 worker / 2 workers wall s", f"{figures['one_worker_wall_s']} / {figures['two_worker_wall_s']}"),
             ("speed-up (1 thread per worker)", figures["two_worker_speedup"]),
             ("speed-up, first trial start to last end", figures["two_worker_trials_speedup"]),
+            ("mean trial s, 1 / 2 workers", f"{check_one['mean_trial_s']} / {check_two['mean_trial_s']}"),
             ("trials lost / duplicated", f"{figures['trials_lost']} / {figures['trials_duplicated']}"),
+            ("machine load (1 min) before / after", figures["load_average_1min"]),
         ]
     )
 
