@@ -42,15 +42,24 @@ class NetworkPredictor:
     """A Lightning :class:`~pipeline.training.module.ClassifierModule` over the train-split vocabulary."""
 
     def __init__(
-        self, arch: str, module: Any, vocab: Any, batch_size: int = 64, unknown: Callable[[str], int] | None = None
+        self,
+        arch: str,
+        module: Any,
+        vocab: Any,
+        batch_size: int = 64,
+        tokenise: Callable[[str], list[str]] | None = None,
+        unknown: Callable[[str], int] | None = None,
     ) -> None:
         self.arch, self.module, self.vocab, self.batch_size = arch, module.eval(), vocab, batch_size
+        self.tokenise = tokenise  # set when the model was trained with its own (tuned) preprocessing
         self.unknown = unknown  # fastText models: out-of-vocabulary words → nearest vocabulary word
 
     def encode(self, rows: Sequence[Row]) -> list[tuple[list[int], int]]:
         max_length = self.module.tp.max_length
+        tokens = [self.tokenise(str(r["text"])) if self.tokenise else r["tokens"] for r in rows]
         return [
-            (self.vocab.encode(r["tokens"][:max_length], self.unknown) or [1], int(r.get("label", 0))) for r in rows
+            (self.vocab.encode(t[:max_length], self.unknown) or [1], int(r.get("label", 0)))
+            for t, r in zip(tokens, rows, strict=True)
         ]
 
     def predict_proba(self, rows: Sequence[Row]) -> list[list[float]]:
@@ -87,14 +96,21 @@ def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     from pipeline.training.module import ClassifierModule
 
     module = ClassifierModule.load_from_checkpoint(model_dir / "best.ckpt", map_location="cpu")
-    vocab = Vocab.load(processed_dir / "vocab.json")
+    tokenise = None
+    vocab_file = processed_dir / "vocab.json"
+    if (model_dir / "preprocess.json").is_file():  # tuned preprocessing: own vocabulary, re-tokenise from text
+        from pipeline.config import PreprocessParams
+        from pipeline.text.processor import TextProcessor
+
+        tokenise = TextProcessor(PreprocessParams(**read_json(model_dir / "preprocess.json")["preprocess"]))
+        vocab_file = model_dir / "vocab.json"
+    vocab = Vocab.load(vocab_file)
     unknown = None
     if module.tp.embedding_init == "fasttext":
         from pipeline.embeddings import oov_mapper
 
-        models_dir = Path(run["params"]["base.models_dir"])
-        unknown = oov_mapper(models_dir, "fasttext", vocab)
-    return NetworkPredictor(run["arch"], module, vocab, unknown=unknown)
+        unknown = oov_mapper(Path(run["params"]["base.models_dir"]), "fasttext", vocab)
+    return NetworkPredictor(run["arch"], module, vocab, tokenise=tokenise, unknown=unknown)
 
 
 Loader = Callable[[Path, Row, Path], Predictor]

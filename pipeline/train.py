@@ -34,6 +34,7 @@ from pipeline.jsonl import read_json, write_json
 from pipeline.models.registry import ARCHITECTURES, is_neural
 from pipeline.split import split_tokens
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow, tracking_uri
+from pipeline.tuned import apply_tuned, record_tuned
 
 log = logging.getLogger("train")
 MONITOR = "val/f1_macro"
@@ -116,6 +117,7 @@ def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str,
     The first seed's model is the primary one, in ``<models_dir>/<arch>/``; each further seed gets
     ``<models_dir>/<arch>/seeds/<seed>/`` with the same files. ``callbacks`` are extra Lightning
     callbacks (tests use one to interrupt a training)."""
+    params = apply_tuned(params, arch)  # the tune stage's best params (pipeline/tuned.py), if any
     if arch not in ARCHITECTURES:
         raise ParamsError(f"unknown architecture {arch!r}; allowed: {', '.join(sorted(ARCHITECTURES))}")
     seeds = params.train.seeds or [params.base.seed]
@@ -128,6 +130,7 @@ def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str,
         if len(seeds) > 1:
             log.info("%s: seed %d (%d of %d)", arch, seed, i + 1, len(seeds))
         records.append(_train_seed(with_seed(params, seed), arch, target, state, callbacks))
+    record_tuned(params, arch, records)
     return records[0]
 
 

@@ -1,0 +1,160 @@
+"""One Optuna trial: sample params, train the network on train, score it on val each epoch.
+
+The trial's value is its best validation macro-F1 over the epochs (what the final training keeps as
+``best.ckpt``). ``val/f1_macro`` is reported to Optuna after every validation by
+``optuna_integration.PyTorchLightningPruningCallback`` (which uses ``lightning.pytorch``), so the pruner
+can stop a poor trial early. A non-finite training loss stops the trial with :class:`FloatingPointError`;
+any exception is recorded on the trial (``fail_reason``) and in its MLflow run, and re-raised so Optuna
+marks the trial FAIL (the study catches it and goes on).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.config import Params
+from pipeline.tuning.data import TrialData
+from pipeline.tuning.runs import RUN_ATTR, TrialRun
+from pipeline.tuning.space import override, preprocess_keys, suggest
+
+MONITOR = "val/f1_macro"
+
+
+class ListDataset:
+    """A list of (ids, label) pairs as a map-style dataset."""
+
+    def __init__(self, items: list[tuple[list[int], int]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[list[int], int]:
+        return self.items[i]
+
+
+def _callbacks(run: TrialRun, curve: list[float]) -> tuple[Any, Any]:
+    from lightning.pytorch.callbacks import Callback
+
+    class EpochLog(Callback):
+        """Per-epoch validation metrics into the trial's MLflow run (before the pruning callback acts)."""
+
+        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+            if trainer.sanity_checking:
+                return
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+            if MONITOR in metrics:
+                curve.append(metrics[MONITOR])
+                run.log_epoch(trainer.current_epoch, metrics)
+
+    class FiniteLoss(Callback):
+        """Stop a diverging trial: a NaN/inf training loss raises (the trial is then recorded FAIL)."""
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            if loss is not None and not math.isfinite(float(loss)):
+                raise FloatingPointError(
+                    f"non-finite training loss ({float(loss)}) at epoch {trainer.current_epoch}, batch {batch_idx}"
+                )
+
+    return EpochLog(), FiniteLoss()
+
+
+def fit_trial(
+    trial: Any, params: Params, arch: str, data: TrialData, run: TrialRun, extra_callbacks: Sequence[Any] = ()
+) -> float:
+    """Train ``arch`` with ``params`` (the trial's) on train, validate each epoch; best val macro-F1."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping
+    from optuna_integration import PyTorchLightningPruningCallback
+    from torch.utils.data import DataLoader
+
+    from pipeline.train import resolve_precision
+    from pipeline.training.data import collate
+    from pipeline.training.module import ClassifierModule, balanced_class_weights
+
+    base, tp = params.base, params.train
+    tuned_pp = bool(preprocess_keys(trial.params))
+    tok = data.tokenised(params.preprocess if tuned_pp else None)
+    L.seed_everything(base.seed, workers=True, verbose=False)
+    train_items, val_items = tok.items("train", tp.max_length), tok.items("val", tp.max_length)
+    weights = balanced_class_weights(tok.labels["train"], data.num_classes) if tp.class_weights == "balanced" else None
+    module = ClassifierModule(arch, len(tok.vocab), data.num_classes, tp.model_dump(), class_weights=weights)
+    train_loader = DataLoader(ListDataset(train_items), batch_size=tp.batch_size, shuffle=True, collate_fn=collate)
+    val_loader = DataLoader(ListDataset(val_items), batch_size=64, shuffle=False, collate_fn=collate)
+    curve: list[float] = []
+    cuda = tp.accelerator != "cpu" and torch.cuda.is_available()
+    trainer = L.Trainer(
+        max_epochs=tp.max_epochs,
+        accelerator=tp.accelerator,
+        devices=1,
+        precision=resolve_precision(tp.precision, cuda, cuda and torch.cuda.is_bf16_supported()),
+        deterministic=base.deterministic,
+        callbacks=[
+            *_callbacks(run, curve),
+            PyTorchLightningPruningCallback(trial, monitor=MONITOR),
+            EarlyStopping(monitor=MONITOR, mode="max", patience=tp.patience),
+            *extra_callbacks,
+        ],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        gradient_clip_val=tp.grad_clip or None,
+        limit_train_batches=tp.limit_train_batches,
+        log_every_n_steps=1,
+    )
+    trainer.fit(module, train_loader, val_loader)
+    if not curve:
+        raise RuntimeError("the trial ran no validation epoch")
+    return max(curve)
+
+
+class Objective:
+    """The study's objective: ``params`` fixed, the search space sampled per trial."""
+
+    def __init__(
+        self,
+        params: Params,
+        arch: str,
+        data: TrialData,
+        client: Any,
+        experiment_id: str,
+        parent_id: str,
+        callbacks: Sequence[Any] = (),
+    ) -> None:
+        self.params, self.arch, self.data = params, arch, data
+        self.client, self.experiment_id, self.parent_id = client, experiment_id, parent_id
+        self.callbacks = callbacks
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        overrides = suggest(trial, self.params.tune.search_space)
+        run = TrialRun(self.client, self.experiment_id, self.parent_id, trial.number, trial.study.study_name)
+        trial.set_user_attr(RUN_ATTR, run.run_id)
+        run.log_params({**overrides, "arch": self.arch, "tune.max_epochs": self.params.tune.max_epochs})
+        started = time.perf_counter()
+        try:
+            trial_params = override(self.params, {**overrides, "train.max_epochs": self.params.tune.max_epochs})
+            value = fit_trial(trial, trial_params, self.arch, self.data, run, self.callbacks)
+        except optuna.TrialPruned:
+            run.finish("pruned")
+            trial.set_user_attr("duration_s", round(time.perf_counter() - started, 3))
+            raise
+        except Exception as err:
+            reason = f"{type(err).__name__}: {err}"
+            trial.set_user_attr("fail_reason", reason)
+            run.finish("fail", reason=reason)
+            raise
+        except BaseException:  # Ctrl-C: the trial is lost, its run says so
+            run.finish("killed")
+            raise
+        trial.set_user_attr("duration_s", round(time.perf_counter() - started, 3))
+        run.finish("complete", value=value)
+        return value
