@@ -76,6 +76,14 @@ def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     return NetworkPredictor(run["arch"], module, Vocab.load(processed_dir / "vocab.json"))
 
 
+def _load_pretrained(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
+    from pipeline.pretrained.predictor import PretrainedPredictor
+
+    return PretrainedPredictor.from_folder(
+        run["arch"], model_dir / "best", run.get("normalize"), int(run["max_length"])
+    )
+
+
 Loader = Callable[[Path, Row, Path], Predictor]
 LOADERS: dict[str, Loader] = {
     "baseline": _load_baseline,
@@ -83,6 +91,7 @@ LOADERS: dict[str, Loader] = {
     "transformer": _load_network,
     "cnn": _load_network,
     "encdec": _load_network,
+    "pretrained": _load_pretrained,
 }
 
 
