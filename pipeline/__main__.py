@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-STAGES = ("scrape", "preprocess", "train", "evaluate", "report")
+STAGES = ("scrape", "preprocess", "train", "pretrain", "finetune", "evaluate", "report")
 
 
 def main() -> None:

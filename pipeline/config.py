@@ -405,12 +405,12 @@ class PretrainParams(Section):
     output_dir: str = Field(
         "models/pretrained", description="Where the pretrain stage writes its Hugging Face folders (<output_dir>/bert)."
     )
-    corpus_files: list[str] = Field(
-        default_factory=list,
-        description="More unlabelled text for pretraining: .txt (one document per line) or .jsonl (a `text` key) "
-        "files, added to every document of the data source (labelled or not); test documents are excluded.",
+    corpus_dir: str = Field(
+        "inputs/corpus",
+        description="More unlabelled text for pretraining: every .txt (one document per line) and .jsonl (a `text` "
+        "key per line) file in this folder, added to the data source's documents; a DVC dependency.",
     )
-    vocab_size: int = Field(4000, ge=100, description="WordPiece vocabulary size (specials included).")
+    vocab_size: int = Field(2000, ge=100, description="WordPiece vocabulary size (specials included).")
     min_frequency: int = Field(2, ge=1, description="WordPiece: minimum count of a merged piece.")
     hidden_size: int = Field(64, ge=8, description="BERT hidden size.")
     num_layers: int = Field(2, ge=1, description="BERT encoder layers.")
@@ -421,7 +421,7 @@ class PretrainParams(Section):
     mask_probability: float = Field(
         0.15, gt=0, lt=1, description="Share of wordpieces selected for MLM (80% [MASK], 10% random, 10% kept)."
     )
-    epochs: int = Field(30, ge=1, description="Passes over the pretraining corpus.")
+    epochs: int = Field(20, ge=1, description="Passes over the pretraining corpus.")
     batch_size: int = Field(32, ge=1, description="Documents per MLM batch.")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm).")

@@ -2,17 +2,22 @@
 
 ``python -m pipeline.pretrain`` reads ``base``, ``data``, ``preprocess.normalize``/``split`` and
 ``pretrain`` params. The corpus is every document of the data source, labelled or not (the scraped
-``data/raw`` by default), plus ``pretrain.corpus_files``, minus the test split's documents and their
+``data/raw`` by default), plus the text files in ``pretrain.corpus_dir``, minus the test split's documents and their
 (near-)duplicates (:mod:`pipeline.pretrained.corpus`). It trains a WordPiece tokenizer and a
 ``BertForMaskedLM`` (15% of wordpieces selected, 80/10/10) with Lightning, keeps the epoch with the
 lowest validation MLM loss, and writes ``<pretrain.output_dir>/bert/``: a standard Hugging Face folder
 (``config.json``, ``model.safetensors``, tokenizer files) that ``AutoModelForSequenceClassification``
 and ``AutoTokenizer`` load, plus ``run.json`` and ``last.ckpt``. Logged to MLflow as run ``pretrain``
 (per-epoch MLM loss and perplexity). An interrupted pretraining resumes from its last epoch.
+
+When no architecture of ``finetune.architectures`` starts from this folder (none listed, or each
+with its own ``finetune.checkpoints`` entry), the stage only writes ``<output_dir>/skipped.json``, so
+a demo ``dvc repro`` without fine-tuning pays nothing; ``--always`` pretrains anyway.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import random
@@ -24,6 +29,7 @@ from typing import Any
 from pipeline import cli
 from pipeline.config import Params, load_params
 from pipeline.jsonl import DataError, write_json
+from pipeline.models.registry import ARCHITECTURES
 from pipeline.tracking import flat_params, provenance
 
 log = logging.getLogger("pretrain")
@@ -82,7 +88,7 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     if len(corpus.texts) < MIN_DOCS:
         raise DataError(
             f"pretrain: only {len(corpus.texts)} documents left for pretraining (need {MIN_DOCS}); "
-            "add text with pretrain.corpus_files"
+            "add unlabelled text files to pretrain.corpus_dir"
         )
     text = model_text(normalize)
     texts = [text(t) for t in corpus.texts]
@@ -193,8 +199,27 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     return record
 
 
+def needed(params: Params) -> bool:
+    """Whether a fine-tuned architecture starts from the pretrain stage's folder."""
+    return any(
+        arch not in params.finetune.checkpoints and ARCHITECTURES[arch].option("offline_default", False)
+        for arch in params.finetune.architectures
+    )
+
+
 def main() -> None:
-    pretrain(load_params())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--always", action="store_true", help="pretrain even if no fine-tuning uses the result")
+    args = parser.parse_args()
+    params = load_params()
+    if args.always or needed(params):
+        pretrain(params)
+        return
+    out = Path(params.pretrain.output_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    reason = "no architecture of finetune.architectures starts from the pretrain stage's folder"
+    write_json(out / "skipped.json", {"skipped": True, "reason": reason})
+    log.info("pretrain: skipped (%s); `python -m pipeline.pretrain --always` pretrains anyway", reason)
 
 
 if __name__ == "__main__":

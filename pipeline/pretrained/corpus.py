@@ -1,5 +1,5 @@
-"""The pretraining corpus: every document of the data source (labelled or not) plus
-``pretrain.corpus_files``, minus the test split's documents and their (near-)duplicates.
+"""The pretraining corpus: every document of the data source (labelled or not) plus the text files
+of ``pretrain.corpus_dir``, minus the test split's documents and their (near-)duplicates.
 
 Excluding the test documents keeps the held-out evaluation clean: the encoder never sees a test
 text, even without its label. A document is excluded when its id is a test id, when its normalised
@@ -54,8 +54,6 @@ def _key(words: list[str]) -> bytes:
 
 def iter_corpus_file(path: Path) -> Iterator[tuple[str, str]]:
     """``(id, text)`` of an extra corpus file: ``.txt`` (a document per line) or ``.jsonl`` (``text``)."""
-    if not path.is_file():
-        raise DataError(f"pretrain.corpus_files: {path} is not a file")
     if path.suffix == ".jsonl":
         for lineno, row in enumerate(read_jsonl(path), 1):
             if not isinstance(row.get("text"), str):
@@ -65,8 +63,13 @@ def iter_corpus_file(path: Path) -> Iterator[tuple[str, str]]:
         with path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 yield f"{path}:{lineno}", line
-    else:
-        raise DataError(f"pretrain.corpus_files: {path}: expected a .txt or .jsonl file")
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """The ``.txt`` and ``.jsonl`` files under ``folder`` (none if it does not exist), sorted."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".txt", ".jsonl"))
 
 
 class TestFilter:
@@ -109,9 +112,9 @@ def build_corpus(params: Params) -> Corpus:
     def documents() -> Iterator[tuple[str, str, str]]:
         for doc in iter_documents(params):
             yield "source", doc.id, doc.text
-        for name in params.pretrain.corpus_files:
-            for doc_id, text in iter_corpus_file(Path(name)):
-                yield Path(name).name, doc_id, text
+        for path in corpus_files(Path(params.pretrain.corpus_dir)):
+            for doc_id, text in iter_corpus_file(path):
+                yield path.name, doc_id, text
 
     corpus = Corpus(texts=[])
     seen: set[bytes] = set()

@@ -35,7 +35,13 @@ def resolve_checkpoint(params: Params, arch: str) -> tuple[str, bool]:
             f"finetune.checkpoints.{arch}: no offline {arch} checkpoint is built by this pipeline; set it to a "
             "hub name (online) or a local folder"
         )
-    return str(Path(params.pretrain.output_dir) / arch), True
+    folder = Path(params.pretrain.output_dir) / arch
+    if not (folder / "config.json").is_file():
+        raise DataError(
+            f"{folder}: no pretrained {arch} here (run `dvc repro pretrain`, or `python -m pipeline.pretrain "
+            f"--always`), or set finetune.checkpoints.{arch} to a hub name or local folder"
+        )
+    return str(folder), True
 
 
 def _fail(checkpoint: str, what: str, err: Exception) -> DataError:

@@ -89,7 +89,7 @@ class SequenceClassifierModule(L.LightningModule):
         self.save_hyperparameters()
         from pipeline.pretrained.hub import load_classifier
 
-        self.model = load_classifier(checkpoint, labels)
+        self.model = load_classifier(checkpoint, labels).train()  # from_pretrained returns it in eval mode
         self.optim = optim
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss = nn.CrossEntropyLoss(weight=weight)
