@@ -423,7 +423,7 @@ class PretrainParams(Section):
     )
     epochs: int = Field(20, ge=1, description="Passes over the pretraining corpus.")
     batch_size: int = Field(32, ge=1, description="Documents per MLM batch.")
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
+    lr: float = Field(3e-3, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm).")
     scheduler: Literal["none", "linear", "cosine"] = Field(
         "linear", description="LR schedule per step: none, or linear warmup then linear/cosine decay to 0."
@@ -464,10 +464,12 @@ class FinetuneParams(Section):
         description="Apply preprocess.normalize to the text before the checkpoint's tokenizer (the pretrain stage "
         "always does; turn off for hub checkpoints whose vocabulary expects unnormalised text).",
     )
-    max_epochs: int = Field(10, ge=1, description="Upper bound on epochs.")
-    patience: int = Field(3, ge=1, description="Early-stopping patience on val/f1_macro, in epochs.")
+    max_epochs: int = Field(20, ge=1, description="Upper bound on epochs.")
+    patience: int = Field(5, ge=1, description="Early-stopping patience on val/f1_macro, in epochs.")
     batch_size: int = Field(32, ge=1, description="Training batch size.")
-    lr: float = Field(5e-4, gt=0, description="AdamW learning rate (about 2e-5 to 5e-5 for full-size hub models).")
+    lr: float = Field(
+        2e-3, gt=0, description="AdamW learning rate (for our tiny BERT; about 2e-5 to 5e-5 for full-size hub models)."
+    )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm).")
     scheduler: Literal["none", "linear", "cosine"] = Field(
         "linear", description="LR schedule per step: none, or linear warmup then linear/cosine decay to 0."
