@@ -302,3 +302,31 @@ def test_pretrain_stage_is_skipped_when_no_finetuning_needs_it():
     assert needed(parse_params({"finetune": {"architectures": ["bert"]}}))
     assert not needed(parse_params({}))
     assert not needed(parse_params({"finetune": {"architectures": ["bert"], "checkpoints": {"bert": "x/y"}}}))
+
+
+def test_interrupted_pretraining_resumes_with_its_tokenizer(project, tmp_path):
+    import lightning as L
+
+    from pipeline.pretrain import pretrain
+
+    root, params = project
+    pp = params.pretrain.model_copy(
+        update={"epochs": 2, "output_dir": str(tmp_path / "pre"), "state_dir": str(tmp_path / "state")}
+    )
+    p = params.model_copy(update={"pretrain": pp})
+
+    class Interrupt(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                raise RuntimeError("killed")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        with pytest.raises(RuntimeError, match="killed"):
+            pretrain(p, callbacks=[Interrupt()])
+        state = tmp_path / "state" / "bert"
+        vocab = json.loads((state / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+        rec = pretrain(p)
+    assert rec["resumed_at_epoch"] == 1 and [r["epoch"] for r in rec["curve"]] == [0, 1]
+    saved = json.loads((tmp_path / "pre" / "bert" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    assert saved == vocab and not state.exists()
