@@ -66,19 +66,23 @@ def pretrained(project):
         return pretrain(params)
 
 
-def tiny_checkpoint(folder: Path, texts: list[str]) -> Path:
-    """A BERT folder built here (tokenizer + random weights): the "local folder" path of a checkpoint."""
-    from transformers import BertConfig, BertForMaskedLM
+def tiny_checkpoint(folder: Path, texts: list[str], kind: str = "bert") -> Path:
+    """A BERT (or ELECTRA discriminator) folder built here, tokenizer + random weights: the "local folder"
+    path of a checkpoint, through the same ``from_pretrained`` calls as a hub name."""
+    from transformers import BertConfig, BertForMaskedLM, ElectraConfig, ElectraForPreTraining
 
     from pipeline.pretrained.tokenizer import train_wordpiece
 
     tok = train_wordpiece(texts, 200, 1, 32)
-    config = BertConfig(
+    config_class, model_class = (
+        (BertConfig, BertForMaskedLM) if kind == "bert" else (ElectraConfig, ElectraForPreTraining)
+    )
+    config = config_class(
         vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
         max_position_embeddings=32, pad_token_id=tok.pad_token_id,
     )  # fmt: skip
     torch.manual_seed(0)
-    BertForMaskedLM(config).save_pretrained(str(folder))
+    model_class(config).save_pretrained(str(folder))
     tok.save_pretrained(str(folder))
     return folder
 
@@ -218,6 +222,28 @@ def test_finetune_from_a_local_folder_writes_the_train_record_and_predicts(proje
     assert explained["predicted"] == max(range(3), key=probs[0].__getitem__)
     assert all(not t.startswith("##") and t not in ("[CLS]", "[SEP]") for t in explained["tokens"])
     assert 0 < sum(explained["scores"]) <= 1.0001
+
+
+def test_electra_fine_tunes_from_a_local_discriminator_folder(project, tmp_path):
+    from pipeline.finetune import finetune
+    from pipeline.predict import load_predictor
+    from pipeline.split import read_split
+
+    root, params = project
+    rows = read_split(root / "data" / "processed" / "train.jsonl")
+    folder = tiny_checkpoint(tmp_path / "my-electra", [r["text"] for r in rows], kind="electra")
+    ft = params.finetune.model_copy(
+        update={"architectures": ["electra"], "checkpoints": {"electra": str(folder)}, "max_epochs": 1}
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rec = finetune(params.model_copy(update={"finetune": ft}), "electra")
+        predictor = load_predictor(root / "models" / "electra", root / "data" / "processed")
+        config = json.loads((root / "models" / "electra" / "best" / "config.json").read_text(encoding="utf-8"))
+        test = read_split(root / "data" / "processed" / "test.jsonl")
+        assert len(predictor.predict_proba(test[:3])) == 3 and predictor.explain(test[0])["tokens"]
+    assert config["model_type"] == "electra" and config["architectures"] == ["ElectraForSequenceClassification"]
+    assert rec["arch"] == "electra" and rec["epochs_run"] == 1
 
 
 @pytest.mark.slow  # about 10 s on an idle machine, 45 s on the shared one
