@@ -14,7 +14,10 @@ run's training part from that local folder, like any checkpoint. The pretraining
 
 Also a stemming ablation (TF-IDF baseline, every stemmer, same seeds), since that is the
 comparison users ask for. Needs ``../shared/data/elsahar-multidomain``; skips cleanly without it.
-Writes ``reports/bench/res_benchmark.json`` and ``reports/bench/res_stemming_ablation.json``.
+Writes ``reports/bench/res_benchmark.json`` (rows merged by setting + model with the file's earlier
+rows, so ``RES_ARCHS=lstm,gru`` adds or refreshes just those) and
+``reports/bench/res_stemming_ablation.json``. Environment: ``RES_ARCHS``, ``RES_SEEDS``,
+``RES_ABLATION=0`` (skip the ablation), ``RES_TRAIN="key=value,…"`` (train params for this run).
 """
 
 from __future__ import annotations
@@ -54,7 +57,14 @@ ARCHS = [a for a in _CHOSEN if not is_pretrained(a)]
 FINETUNED = [a for a in _CHOSEN if is_pretrained(a)]
 PRETRAIN_EPOCHS = int(os.environ.get("RES_PRETRAIN_EPOCHS", "3"))
 FINETUNE_EPOCHS = int(os.environ.get("RES_FINETUNE_EPOCHS", "6"))
-STEMMERS = ["none", "light", "isri", "snowball", "arlstem", "arlstem2"]
+# RES_ABLATION=0 skips the stemming ablation (TF-IDF is then scored with the light stemmer only).
+STEMMERS = (
+    ["none", "light", "isri", "snowball", "arlstem", "arlstem2"]
+    if os.environ.get("RES_ABLATION", "1") != "0"
+    else ["light"]
+)
+# RES_TRAIN="key=value,…" overrides train params for this run (e.g. max_length=400,embedding_init=fasttext).
+TRAIN_OVERRIDES = dict(kv.split("=", 1) for kv in os.environ.get("RES_TRAIN", "").split(",") if kv)
 
 
 def load_res() -> list[tuple[str, str]]:
@@ -106,6 +116,7 @@ def make_params(work: Path, seed: int, stemmer: str) -> Any:
     data["preprocess"].update(stemmer=stemmer)
     data["preprocess"]["split"].update(test=0.2, val=0.1)
     data["train"].update(max_epochs=12, patience=3, architectures=ARCHS or ["tfidf_linear"])
+    data["train"].update({k: yaml.safe_load(v) for k, v in TRAIN_OVERRIDES.items()})
     data["pretrain"].update(
         output_dir=str(work / "pretrained"), state_dir=str(work / "pretrain-state"), epochs=PRETRAIN_EPOCHS
     )
@@ -154,6 +165,19 @@ def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
         flush=True,
     )
     return record
+
+
+def merged(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """This run's rows plus the earlier rows of ``reports/bench/<name>.json`` it did not measure again,
+    so a run over a few architectures (RES_ARCHS) adds to the table instead of replacing it."""
+    import json
+
+    from _common import OUT_DIR
+
+    path = OUT_DIR / f"{name}.json"
+    old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    fresh = {tuple(r.get(k) for k in keys) for r in rows}
+    return [r for r in old if tuple(r.get(k) for k in keys) not in fresh] + rows
 
 
 def tfidf_scores(params: Any) -> tuple[float, float]:
@@ -215,6 +239,10 @@ def main() -> None:
                         continue
                     scores["tfidf_linear"]["acc"].append(acc)
                     scores["tfidf_linear"]["f1"].append(f1)
+                    if "embedding_init" in TRAIN_OVERRIDES and params.train.embedding_init != "random":
+                        from pipeline.embeddings import build
+
+                        build(params)
                     for arch in ARCHS:
                         start = time.perf_counter()
                         train(params, arch)
@@ -251,6 +279,7 @@ def main() -> None:
                         "dataset": "RES",
                         "setting": setting,
                         "model": model,
+                        "train_overrides": TRAIN_OVERRIDES or None,
                         "accuracy": acc,
                         "accuracy_std": acc_std,
                         "macro_f1": f1,
@@ -279,8 +308,9 @@ def main() -> None:
                         "seeds": SEEDS,
                     }
                 )
-    save("res_benchmark", results)
-    save("res_stemming_ablation", ablation)
+    save("res_benchmark", merged("res_benchmark", results, ("setting", "model")))
+    if len(STEMMERS) > 1:
+        save("res_stemming_ablation", ablation)
     print("RES, 80/20 split, mean over seeds", SEEDS)
     table(
         [

@@ -6,6 +6,7 @@ import importlib
 import sys
 
 STAGES = ("scrape", "preprocess", "train", "pretrain", "finetune", "evaluate", "report")
+STAGES += ("lm_tokenizer", "train_lm", "generate")  # text generation (issue 5)
 
 
 def main() -> None:

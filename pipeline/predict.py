@@ -41,12 +41,17 @@ class BaselinePredictor:
 class NetworkPredictor:
     """A Lightning :class:`~pipeline.training.module.ClassifierModule` over the train-split vocabulary."""
 
-    def __init__(self, arch: str, module: Any, vocab: Any, batch_size: int = 64) -> None:
+    def __init__(
+        self, arch: str, module: Any, vocab: Any, batch_size: int = 64, unknown: Callable[[str], int] | None = None
+    ) -> None:
         self.arch, self.module, self.vocab, self.batch_size = arch, module.eval(), vocab, batch_size
+        self.unknown = unknown  # fastText models: out-of-vocabulary words → nearest vocabulary word
 
     def encode(self, rows: Sequence[Row]) -> list[tuple[list[int], int]]:
         max_length = self.module.tp.max_length
-        return [(self.vocab.encode(r["tokens"][:max_length]) or [1], int(r.get("label", 0))) for r in rows]
+        return [
+            (self.vocab.encode(r["tokens"][:max_length], self.unknown) or [1], int(r.get("label", 0))) for r in rows
+        ]
 
     def predict_proba(self, rows: Sequence[Row]) -> list[list[float]]:
         import torch
@@ -73,7 +78,14 @@ def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     from pipeline.training.module import ClassifierModule
 
     module = ClassifierModule.load_from_checkpoint(model_dir / "best.ckpt", map_location="cpu")
-    return NetworkPredictor(run["arch"], module, Vocab.load(processed_dir / "vocab.json"))
+    vocab = Vocab.load(processed_dir / "vocab.json")
+    unknown = None
+    if module.tp.embedding_init == "fasttext":
+        from pipeline.embeddings import oov_mapper
+
+        models_dir = Path(run["params"]["base.models_dir"])
+        unknown = oov_mapper(models_dir, "fasttext", vocab)
+    return NetworkPredictor(run["arch"], module, vocab, unknown=unknown)
 
 
 def _load_pretrained(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
@@ -91,6 +103,7 @@ LOADERS: dict[str, Loader] = {
     "transformer": _load_network,
     "cnn": _load_network,
     "encdec": _load_network,
+    "ngram_bag": _load_network,
     "pretrained": _load_pretrained,
 }
 

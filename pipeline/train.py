@@ -29,6 +29,7 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
+from pipeline.embeddings import read_info
 from pipeline.jsonl import read_json, write_json
 from pipeline.models.registry import ARCHITECTURES, is_neural
 from pipeline.split import split_tokens
@@ -143,6 +144,8 @@ def _train_seed(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import MLFlowLogger
 
+    from pipeline.embeddings import OovMapper, embedding_matrix, load_vectors
+    from pipeline.text.vocab import Vocab
     from pipeline.training.callbacks import RecordCurve
     from pipeline.training.data import ReviewDataModule
     from pipeline.training.module import ClassifierModule, balanced_class_weights
@@ -151,9 +154,14 @@ def _train_seed(
     L.seed_everything(base.seed, workers=True)
     classes = read_json(Path(base.processed_dir) / "classes.json")
     num_classes = len(classes["labels"])
-    dm = ReviewDataModule(base.processed_dir, tp.batch_size, tp.max_length, eval_batch_size=64)
+    vocab = Vocab.load(Path(base.processed_dir) / "vocab.json")
+    vectors = load_vectors(base.models_dir, tp.embedding_init) if tp.embedding_init != "random" else None
+    unknown = OovMapper(vectors, vocab) if tp.embedding_init == "fasttext" else None
+    dm = ReviewDataModule(base.processed_dir, tp.batch_size, tp.max_length, eval_batch_size=64, unknown=unknown)
     weights = balanced_class_weights(dm.split("train").labels, num_classes) if tp.class_weights == "balanced" else None
     model = ClassifierModule(arch, len(dm.vocab), num_classes, tp.model_dump(), class_weights=weights)
+    if vectors is not None:
+        model.set_embeddings(embedding_matrix(vocab, vectors, base.seed)[0])
 
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
@@ -250,6 +258,7 @@ def _train_seed(
         "best_epoch": best.get("epoch"),
         "best_val_f1_macro": best.get(MONITOR),
         "train_samples": len(dm.split("train")),
+        "embeddings": read_info(base.models_dir) if tp.embedding_init != "random" else {"method": "random"},
         "class_weights": weights,
         "latency_ms_per_doc": lat,
         "checkpoint": str(out_dir / "best.ckpt"),

@@ -27,6 +27,9 @@ OVERRIDES = {
     "pretrain.epochs": 2,
     "finetune.max_epochs": 2,
     "finetune.patience": 2,
+    "generate.train.max_epochs": 1,
+    "generate.eval.continuation_docs": 5,
+    "generate.eval.agreement_per_class": 2,
 }
 
 
@@ -71,6 +74,10 @@ def test_repro_produces_every_stage_output(project):
         "reports/report.html",
         "reports/report.md",
         "reports/scrape_stats.json",
+        "models/lm/tokenizer/tokenizer.json",
+        "models/lm/gpt2/run.json",
+        "reports/generation/metrics.json",
+        "reports/generation/samples.json",
         "dvc.lock",
     ):
         assert (project / rel).is_file(), rel

@@ -167,6 +167,32 @@ class CNNEncoder(nn.Module):
         return torch.cat(pooled, dim=-1)
 
 
+class NgramBagEncoder(nn.Module):
+    """fastText's classifier (Joulin et al., 2017): the mean of word and hashed word-bigram embeddings.
+
+    Bigram ids are hashed from consecutive word ids into ``buckets`` rows, inside the network, so the
+    data pipeline stays the same; only pairs of real tokens count, so padding never changes the vector.
+    """
+
+    PRIME = 1_000_003
+
+    def __init__(self, vocab_size: int, embedding_dim: int, buckets: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.bigrams = nn.Embedding(buckets, embedding_dim)
+        self.buckets = buckets
+        self.output_dim = embedding_dim
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = _mask(ids, lengths)
+        words = (self.embedding(ids) * mask.unsqueeze(-1)).sum(1)
+        pair_mask = (mask[:, 1:] & mask[:, :-1]).unsqueeze(-1)
+        pair_ids = (ids[:, :-1] * self.PRIME + ids[:, 1:]) % self.buckets
+        pairs = (self.bigrams(pair_ids) * pair_mask).sum(1)
+        count = (lengths.to(ids.device) * 2 - 1).clamp(min=1).to(words.dtype)[:, None]
+        return (words + pairs) / count
+
+
 class EncoderDecoderNet(nn.Module):
     """Recurrent encoder; a decoder query from its final state attends over its token states (additive,
     Bahdanau-style attention); the context and the query go through a tanh layer: the document vector."""
@@ -236,6 +262,8 @@ def build_network(arch: str, vocab_size: int, num_classes: int, tp: TrainParams)
         )
     elif spec.family == "cnn":
         encoder = CNNEncoder(vocab_size, tp.embedding_dim, tp.cnn_kernel_sizes, tp.cnn_filters)
+    elif spec.family == "ngram_bag":
+        encoder = NgramBagEncoder(vocab_size, tp.embedding_dim, tp.ngram_buckets)
     elif spec.family == "encdec":
         encoder = EncoderDecoderNet(
             vocab_size,

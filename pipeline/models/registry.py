@@ -49,6 +49,10 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         family="cnn",
         description="1-D CNN over embeddings: several kernel sizes, max-over-time pooling",
     ),
+    "nbow": ArchSpec(
+        family="ngram_bag",
+        description="fastText-style classifier: mean of word and hashed word-bigram embeddings, linear head",
+    ),
     "encdec": ArchSpec(
         family="encdec",
         description="Encoder-decoder classifier: BiGRU encoder, attention-pooled context, MLP decoder head",
@@ -70,7 +74,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     ),
 }
 
-NEURAL_FAMILIES = ("recurrent", "transformer", "cnn", "encdec")
+NEURAL_FAMILIES = ("recurrent", "transformer", "cnn", "encdec", "ngram_bag")
 
 
 def is_neural(arch: str) -> bool:

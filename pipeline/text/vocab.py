@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +26,11 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.itos)
 
-    def encode(self, tokens: Iterable[str]) -> list[int]:
-        return [self.stoi.get(t, 1) for t in tokens]
+    def encode(self, tokens: Iterable[str], unknown: Callable[[str], int] | None = None) -> list[int]:
+        """Ids of ``tokens``; a token outside the vocabulary is ``<unk>`` (1), or ``unknown(token)``."""
+        if unknown is None:
+            return [self.stoi.get(t, 1) for t in tokens]
+        return [self.stoi[t] if t in self.stoi else unknown(t) for t in tokens]
 
     @classmethod
     def build(cls, docs: Iterable[list[str]], min_freq: int = 1, max_size: int | None = None) -> Vocab:

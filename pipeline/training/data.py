@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -15,9 +16,9 @@ from pipeline.text.vocab import Vocab
 class EncodedSplit(Dataset):
     """One split as (ids, label) pairs, cut to ``max_length`` tokens."""
 
-    def __init__(self, path: Path, vocab: Vocab, max_length: int) -> None:
+    def __init__(self, path: Path, vocab: Vocab, max_length: int, unknown: Callable[[str], int] | None = None) -> None:
         self.rows = read_split(path)
-        self.ids = [vocab.encode(r["tokens"][:max_length]) or [1] for r in self.rows]
+        self.ids = [vocab.encode(r["tokens"][:max_length], unknown) or [1] for r in self.rows]
         self.labels = [int(r["label"]) for r in self.rows]
 
     def __len__(self) -> int:
@@ -36,10 +37,20 @@ def collate(batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
 
 
 class ReviewDataModule(L.LightningDataModule):
-    """train/val/test loaders from ``processed_dir``; the vocabulary is the train-only one."""
+    """train/val/test loaders from ``processed_dir``; the vocabulary is the train-only one.
 
-    def __init__(self, processed_dir: str, batch_size: int, max_length: int, eval_batch_size: int = 64) -> None:
+    ``unknown`` maps out-of-vocabulary tokens to ids (fastText's nearest word); default ``<unk>``."""
+
+    def __init__(
+        self,
+        processed_dir: str,
+        batch_size: int,
+        max_length: int,
+        eval_batch_size: int = 64,
+        unknown: Callable[[str], int] | None = None,
+    ) -> None:
         super().__init__()
+        self.unknown = unknown
         self.dir = Path(processed_dir)
         self.batch_size, self.eval_batch_size, self.max_length = batch_size, eval_batch_size, max_length
         self.vocab = Vocab.load(self.dir / "vocab.json")
@@ -47,7 +58,7 @@ class ReviewDataModule(L.LightningDataModule):
 
     def split(self, name: str) -> EncodedSplit:
         if name not in self.splits:
-            self.splits[name] = EncodedSplit(self.dir / f"{name}.jsonl", self.vocab, self.max_length)
+            self.splits[name] = EncodedSplit(self.dir / f"{name}.jsonl", self.vocab, self.max_length, self.unknown)
         return self.splits[name]
 
     def _loader(self, name: str, shuffle: bool, batch_size: int) -> DataLoader:

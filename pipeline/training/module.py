@@ -70,6 +70,8 @@ class ClassifierModule(L.LightningModule):
         self.save_hyperparameters()
         self.tp = TrainParams(**train_params)
         self.net: nn.Module = build_network(arch, vocab_size, num_classes, self.tp)
+        if self.tp.embedding_init != "random" and self.tp.freeze_embeddings:
+            self.word_embedding().weight.requires_grad_(False)
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss = nn.CrossEntropyLoss(weight=weight)
         self.train_metrics = _metrics(num_classes, "train/")
@@ -78,6 +80,21 @@ class ClassifierModule(L.LightningModule):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.net(ids, lengths)
+
+    def word_embedding(self) -> nn.Embedding:
+        """The network's token embedding table (vocabulary size x embedding_dim)."""
+        encoder = self.net.encoder
+        return encoder.encoder.embedding if hasattr(encoder, "encoder") else encoder.embedding
+
+    def set_embeddings(self, matrix: Any) -> None:
+        """Start from pretrained vectors (one row per vocabulary id)."""
+        table = self.word_embedding()
+        weights = torch.as_tensor(matrix, dtype=table.weight.dtype)
+        if tuple(weights.shape) != tuple(table.weight.shape):
+            shape, table_shape = tuple(weights.shape), tuple(table.weight.shape)
+            raise ValueError(f"embedding matrix {shape} does not fit the table {table_shape}")
+        with torch.no_grad():
+            table.weight.copy_(weights)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str, metrics: MetricCollection) -> torch.Tensor:
         logits = self(batch["ids"], batch["lengths"])
@@ -101,7 +118,8 @@ class ClassifierModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """Adam and the ``train.scheduler`` schedule."""
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.tp.lr, weight_decay=self.tp.weight_decay)
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=self.tp.lr, weight_decay=self.tp.weight_decay)
         kind = self.tp.scheduler
         if kind == "none":
             return optimizer

@@ -1,0 +1,186 @@
+"""Stage **embeddings**: word2vec or fastText vectors trained on the project's own corpus (gensim).
+
+``python -m pipeline.embeddings`` reads ``train.embedding_init`` and the ``embeddings`` section. With
+``random`` init it writes only ``<models_dir>/embeddings/info.json`` (``method: none``), so changing
+embedding params that nothing uses re-trains nothing. With ``word2vec`` or ``fasttext`` it trains that
+model on the train and validation splits' tokens (the test split's text is never seen) and saves
+``<method>.model`` next to ``info.json`` (vocabulary coverage, corpus size, time).
+
+The train stage turns the vectors into the networks' initial embedding matrix, one row per vocabulary
+entry (:func:`embedding_matrix`), frozen or fine-tuned (``train.freeze_embeddings``). fastText also
+handles words outside the classifier's vocabulary: :class:`OovMapper` sends each such word to the
+vocabulary entry whose vector is closest to the word's subword vector, instead of ``<unk>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import cli
+from pipeline.config import Params, load_params
+from pipeline.jsonl import DataError, read_json, write_json
+from pipeline.split import split_tokens
+from pipeline.text.vocab import Vocab
+from pipeline.tracking import provenance_tags, setup_mlflow
+
+log = logging.getLogger("embeddings")
+METHODS = ("word2vec", "fasttext")
+
+
+def stable_hash(word: str) -> int:
+    """gensim's per-word initial-vector seed; Python's ``hash`` differs between processes."""
+    return zlib.crc32(word.encode("utf-8"))
+
+
+def train_vectors(sentences: list[list[str]], method: str, dim: int, params: Params) -> Any:
+    """A gensim Word2Vec or FastText model, deterministic for a given seed (one worker thread)."""
+    from gensim.models import FastText, Word2Vec
+
+    ep = params.embeddings
+    common = dict(
+        sentences=sentences,
+        vector_size=dim,
+        window=ep.window,
+        min_count=ep.min_count,
+        sg=1 if ep.skip_gram else 0,
+        epochs=ep.epochs,
+        seed=params.base.seed,
+        workers=1,
+        hashfxn=stable_hash,
+    )
+    if method == "word2vec":
+        return Word2Vec(**common)
+    if method == "fasttext":
+        return FastText(**common, min_n=ep.min_n, max_n=ep.max_n, bucket=ep.buckets)
+    raise ValueError(f"unknown embedding method {method!r}; allowed: {', '.join(METHODS)}")
+
+
+def embedding_matrix(vocab: Vocab, model: Any, seed: int) -> tuple[np.ndarray, float]:
+    """Rows for every vocabulary id (``<pad>`` = 0) and the fraction of the vocabulary that had a vector.
+
+    word2vec words without a vector keep a small random row; fastText has a subword vector for any word.
+    The rows are centred and scaled to unit variance (the scale of a random init)."""
+    wv = model.wv
+    dim = wv.vector_size
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(0.0, 0.1, size=(len(vocab), dim)).astype(np.float32)
+    matrix[0] = 0.0
+    found = 0
+    subword = hasattr(wv, "ngrams_word") or hasattr(wv, "vectors_ngrams")
+    for i, word in enumerate(vocab.itos[2:], start=2):
+        if word in wv.key_to_index or subword:
+            matrix[i] = wv[word]
+            found += word in wv.key_to_index
+    # Centre and scale like nn.Embedding's N(0, 1) init: vectors from a small corpus share one dominant
+    # direction, and at their raw scale the network barely tells words apart at the start.
+    rows = matrix[1:]
+    rows -= rows.mean(axis=0, keepdims=True)
+    rows /= max(float(rows.std()), 1e-8)
+    return matrix, found / max(1, len(vocab) - 2)
+
+
+class OovMapper:
+    """Maps a word outside the vocabulary to the id whose fastText vector is nearest (cosine)."""
+
+    def __init__(self, model: Any, vocab: Vocab) -> None:
+        self.wv = model.wv
+        vectors = np.stack([self.wv[w] for w in vocab.itos[2:]]) if len(vocab) > 2 else np.zeros((0, 1))
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.unit = vectors / np.where(norms == 0, 1, norms)
+        self.cache: dict[str, int] = {}
+
+    def __call__(self, word: str) -> int:
+        if word not in self.cache:
+            v = self.wv[word]
+            n = float(np.linalg.norm(v))
+            self.cache[word] = 1 if n == 0 or not len(self.unit) else int(np.argmax(self.unit @ (v / n))) + 2
+        return self.cache[word]
+
+
+def model_path(models_dir: str | Path, method: str) -> Path:
+    return Path(models_dir) / "embeddings" / f"{method}.model"
+
+
+def load_vectors(models_dir: str | Path, method: str) -> Any:
+    """The model the embeddings stage saved for ``method``, with a clear error when it is missing."""
+    from gensim.models import FastText, Word2Vec
+
+    path = model_path(models_dir, method)
+    if not path.is_file():
+        raise DataError(f"{path}: no {method} vectors (train.embedding_init is {method}: run `dvc repro embeddings`)")
+    return (FastText if method == "fasttext" else Word2Vec).load(str(path))
+
+
+def oov_mapper(models_dir: str | Path, method: str, vocab: Vocab) -> OovMapper | None:
+    """fastText models get an :class:`OovMapper`; other initialisations keep ``<unk>``."""
+    return OovMapper(load_vectors(models_dir, method), vocab) if method == "fasttext" else None
+
+
+def build(params: Params) -> dict[str, Any]:
+    """Train the vectors ``train.embedding_init`` asks for; return (and write) ``info.json``."""
+    method = params.train.embedding_init
+    out = Path(params.base.models_dir) / "embeddings"
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.model*"):
+        stale.unlink()
+    if method == "random":
+        info: dict[str, Any] = {"method": "none", "reason": "train.embedding_init is random"}
+        write_json(out / "info.json", info)
+        return info
+    processed = params.base.processed_dir
+    sentences = [*split_tokens(processed, "train")[0], *split_tokens(processed, "val")[0]]
+    if not sentences:
+        raise DataError(f"{processed}/train.jsonl: no documents to train {method} vectors on")
+    vocab = Vocab.load(Path(processed) / "vocab.json")
+    started = time.perf_counter()
+    model = train_vectors(sentences, method, params.train.embedding_dim, params)
+    seconds = time.perf_counter() - started
+    model.save(str(model_path(params.base.models_dir, method)))
+    _, coverage = embedding_matrix(vocab, model, params.base.seed)
+    info = {
+        "method": method,
+        "dim": params.train.embedding_dim,
+        "corpus": "train + val splits (the test split is never seen)",
+        "documents": len(sentences),
+        "tokens": sum(len(s) for s in sentences),
+        "words_with_vectors": len(model.wv.key_to_index),
+        "vocab_coverage": round(coverage, 4),
+        "train_time_s": round(seconds, 2),
+        "params": params.embeddings.model_dump(),
+    }
+    write_json(out / "info.json", info)
+    setup_mlflow(params.base)
+    import mlflow
+
+    with mlflow.start_run(run_name="embeddings", tags={**provenance_tags(params.base.seed), "stage": "embeddings"}):
+        mlflow.log_params({"method": method, "dim": info["dim"], **params.embeddings.model_dump()})
+        mlflow.log_metrics({k: float(info[k]) for k in ("documents", "tokens", "vocab_coverage", "train_time_s")})
+    log.info(
+        "%s: %d-dim vectors for %d words from %d documents in %.1f s; classifier vocabulary coverage %.1f%%",
+        method,
+        info["dim"],
+        info["words_with_vectors"],
+        info["documents"],
+        seconds,
+        100 * coverage,
+    )
+    return info
+
+
+def read_info(models_dir: str | Path) -> dict[str, Any]:
+    path = Path(models_dir) / "embeddings" / "info.json"
+    return read_json(path) if path.is_file() else {"method": "none"}
+
+
+def main() -> None:
+    build(load_params())
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,8 @@
+"""Arabic language models and text generation (issue 5).
+
+``text`` (light normalisation), ``tokenizer`` (byte-level BPE on the train split, class tokens),
+``packing`` (documents → fixed blocks), ``networks`` (LSTM/GRU LM, GPT-2), ``module`` (Lightning),
+``store`` (save/load a trained LM), ``sampling`` (greedy, temperature, top-k, top-p, repetition
+penalty), ``prompts`` (prompt checks), ``metrics`` (perplexity, BLEU/chrF, distinct-n).
+The stages are ``pipeline.lm_tokenizer``, ``pipeline.train_lm`` and ``pipeline.generate``.
+"""
