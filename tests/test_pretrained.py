@@ -246,7 +246,6 @@ def test_electra_fine_tunes_from_a_local_discriminator_folder(project, tmp_path)
     assert rec["arch"] == "electra" and rec["epochs_run"] == 1
 
 
-@pytest.mark.slow  # about 10 s on an idle machine, 45 s on the shared one
 def test_finetune_from_our_pretrained_model_learns_then_evaluate_and_report(project, pretrained):
     from pipeline.evaluate import evaluate
     from pipeline.finetune import finetune
