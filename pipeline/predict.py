@@ -66,6 +66,15 @@ class NetworkPredictor:
                 out.extend(torch.softmax(self.module(b["ids"], b["lengths"]), dim=-1).tolist())
         return out
 
+    def explain(self, row: Row, method: str = "auto", steps: int = 32) -> dict[str, Any]:
+        """Token scores for one row (see :mod:`pipeline.interpret`): attention where the network has it,
+        integrated gradients otherwise. Tokens are the row's preprocessed tokens (cut to ``max_length``)."""
+        from pipeline.interpret import explain_network
+
+        tokens = list(r for r in row["tokens"][: self.module.tp.max_length]) or ["<unk>"]
+        ids = self.vocab.encode(tokens)
+        return explain_network(self.module.net, ids, tokens, method=method, steps=steps)
+
 
 def _load_baseline(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     import joblib

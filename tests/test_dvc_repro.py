@@ -78,6 +78,8 @@ def test_repro_produces_every_stage_output(project):
         "models/lm/gpt2/run.json",
         "reports/generation/metrics.json",
         "reports/generation/samples.json",
+        "reports/registry.json",
+        "reports/eval/significance.json",
         "dvc.lock",
     ):
         assert (project / rel).is_file(), rel
@@ -89,6 +91,7 @@ def test_repro_produces_every_stage_output(project):
     assert "lstm" in json.dumps(shown) and "f1_macro" in json.dumps(shown)
     plots = json.loads(_dvc(project, "plots", "show", "--json").stdout)["data"]
     assert "reports/plots/curves/lstm.csv" in plots and "reports/plots/confusion/gru.csv" in plots
+    assert "reports/plots/pr/lstm/positive.csv" in plots
     curve = plots["reports/plots/curves/lstm.csv"][0]["content"]["data"]["values"]
     assert len(curve) == json.loads((project / "models/lstm/run.json").read_text())["epochs_run"]
 
@@ -160,9 +163,20 @@ def test_changing_a_train_param_reruns_only_train_and_what_follows(project):
     """Runs last: it retrains (with another learning rate) in the shared project."""
     raw = project / "data/raw/docs.jsonl"
     raw_mtime = raw.stat().st_mtime_ns
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "first experiment"], cwd=project, check=True)
     write_params(project / "params.yaml", {**OVERRIDES, "train.lr": 0.001})
     proc = _dvc(project, "repro")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ran = {line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage")}
-    assert ran == {f"train@{a}" for a in ARCHS} | {"evaluate", "report"}
+    assert ran == {f"train@{a}" for a in ARCHS} | {"evaluate", "register", "report"}
     assert raw.stat().st_mtime_ns == raw_mtime
+    # the two experiments side by side: every headline metric with its committed and its new value
+    old = json.loads(subprocess.run(["git", "show", "HEAD:reports/metrics.json"], cwd=project, capture_output=True,
+                                    text=True, check=True).stdout)  # fmt: skip
+    new = json.loads((project / "reports/metrics.json").read_text())
+    diff = json.loads(_dvc(project, "metrics", "diff", "--all", "--json").stdout)["reports/metrics.json"]
+    for arch in ARCHS:
+        for key in ("accuracy", "f1_macro"):
+            assert diff[f"{arch}.{key}"]["old"] == old[arch][key] and diff[f"{arch}.{key}"]["new"] == new[arch][key]
