@@ -6,6 +6,12 @@ train/test split as in the paper's ``Split_Balanced_*`` rows. Our models see onl
 the TF-IDF baseline picks C on a validation part of it and refits on all of it; the neural
 models use that validation part for early stopping. Means over 3 seeds (seed = split + init).
 
+Pretrained transformers (``bert``): one small BERT is pre-trained with masked-language modelling on
+RES's own text (RES1 + RES2, labelled or not, every polarity) minus the test documents of every
+setting and seed (so no run's test document was seen in pretraining), then fine-tuned on each
+run's training part from that local folder, like any checkpoint. The pretraining size is set by
+``RES_PRETRAIN_EPOCHS`` (default 3) and the fine-tuning epochs by ``RES_FINETUNE_EPOCHS`` (default 6).
+
 Also a stemming ablation (TF-IDF baseline, every stemmer, same seeds), since that is the
 comparison users ask for. Needs ``../shared/data/elsahar-multidomain``; skips cleanly without it.
 Writes ``reports/bench/res_benchmark.json`` (rows merged by setting + model with the file's earlier
@@ -35,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, save, table
 
 sys.path.insert(0, str(REPO))  # this checkout's pipeline, not another one installed in the venv
-from pipeline.models.registry import ARCHITECTURES, is_neural
+from pipeline.models.registry import ARCHITECTURES, is_neural, is_pretrained
 
 DATA = REPO.parent / "shared" / "data" / "elsahar-multidomain"
 SETTINGS = {
@@ -43,10 +49,14 @@ SETTINGS = {
     "3class-balanced": ("Split_Balanced_3C", ("-1", "0", "1")),
 }
 SEEDS = [int(s) for s in os.environ.get("RES_SEEDS", "1,2,3").split(",")]
-# Every neural architecture of the registry by default (the contract: a row per architecture);
-# tfidf_linear is always scored below, with every stemmer, so it is never trained twice.
-_NEURAL = ",".join(a for a in ARCHITECTURES if is_neural(a))
-ARCHS = [a for a in os.environ.get("RES_ARCHS", _NEURAL).split(",") if a and a != "tfidf_linear"]
+# Every neural and offline-pretrained architecture of the registry by default (the contract: a row per
+# architecture); tfidf_linear is always scored below, with every stemmer, so it is never trained twice.
+_DEFAULT = ",".join(a for a in ARCHITECTURES if is_neural(a) or ARCHITECTURES[a].option("offline_default"))
+_CHOSEN = [a for a in os.environ.get("RES_ARCHS", _DEFAULT).split(",") if a and a != "tfidf_linear"]
+ARCHS = [a for a in _CHOSEN if not is_pretrained(a)]
+FINETUNED = [a for a in _CHOSEN if is_pretrained(a)]
+PRETRAIN_EPOCHS = int(os.environ.get("RES_PRETRAIN_EPOCHS", "3"))
+FINETUNE_EPOCHS = int(os.environ.get("RES_FINETUNE_EPOCHS", "6"))
 # RES_ABLATION=0 skips the stemming ablation (TF-IDF is then scored with the light stemmer only).
 STEMMERS = (
     ["none", "light", "isri", "snowball", "arlstem", "arlstem2"]
@@ -105,9 +115,56 @@ def make_params(work: Path, seed: int, stemmer: str) -> Any:
     )
     data["preprocess"].update(stemmer=stemmer)
     data["preprocess"]["split"].update(test=0.2, val=0.1)
-    data["train"].update(max_epochs=12, patience=3, architectures=ARCHS)
+    data["train"].update(max_epochs=12, patience=3, architectures=ARCHS or ["tfidf_linear"])
     data["train"].update({k: yaml.safe_load(v) for k, v in TRAIN_OVERRIDES.items()})
+    data["pretrain"].update(
+        output_dir=str(work / "pretrained"), state_dir=str(work / "pretrain-state"), epochs=PRETRAIN_EPOCHS
+    )
+    data["pretrain"].update(vocab_size=8000, corpus_dir=str(work / "no-extra-corpus"))
+    data["finetune"].update(
+        architectures=FINETUNED,
+        checkpoints={a: str(work / "pretrained" / a) for a in FINETUNED},
+        state_dir=str(work / "finetune-state"),
+        max_epochs=FINETUNE_EPOCHS,
+        patience=2,
+    )
     return parse_params(data)
+
+
+def write_rows(path: Path, rows: list[tuple[str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "polarity"])
+        writer.writerows(rows)
+
+
+def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
+    """One BERT pre-trained on all RES text minus the test documents of every setting and seed."""
+    from pipeline.jsonl import write_jsonl
+    from pipeline.preprocess import preprocess
+    from pipeline.pretrain import pretrain
+    from pipeline.split import read_split
+
+    test_rows: dict[str, dict[str, Any]] = {}
+    for _setting, (_split, classes) in SETTINGS.items():
+        for seed in SEEDS:
+            write_rows(work / "res.csv", balanced(res, classes, seed))
+            params = make_params(work, seed, "light")
+            preprocess(params)
+            for row in read_split(Path(params.base.processed_dir) / "test.jsonl"):
+                test_rows[row["id"]] = {"id": row["id"], "text": row["text"]}
+    write_rows(work / "res.csv", res)  # every RES review, any polarity
+    params = make_params(work, SEEDS[0], "light")
+    held_out = work / "held-out"  # the union of all test splits, read by the corpus filter as "the test split"
+    write_jsonl(held_out / "test.jsonl", test_rows.values())
+    params = params.model_copy(update={"base": params.base.model_copy(update={"processed_dir": str(held_out)})})
+    record = pretrain(params)
+    print(
+        f"  pretrained bert on {record['corpus']['documents']} RES reviews ({len(test_rows)} test documents of all "
+        f"runs excluded): {record['train_time_s']:.0f} s, validation MLM perplexity {record['best_val_perplexity']}",
+        flush=True,
+    )
+    return record
 
 
 def merged(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -149,14 +206,20 @@ def main() -> None:
     logging.disable(logging.WARNING)
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     from pipeline.evaluate import evaluate
+    from pipeline.finetune import finetune
     from pipeline.preprocess import preprocess
     from pipeline.train import train
 
     res = load_res()
     results: list[dict[str, Any]] = []
     ablation: list[dict[str, Any]] = []
+    pretrain_record: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-res-") as tmp:
         work = Path(tmp)
+        if FINETUNED:
+            started = time.perf_counter()
+            pretrain_record = pretrain_on_res(work, res)
+            pretrain_s = time.perf_counter() - started
         for setting, (split, classes) in SETTINGS.items():
             paper = paper_best(split)
             scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"acc": [], "f1": [], "s": []})
@@ -165,10 +228,7 @@ def main() -> None:
             for seed in SEEDS:
                 rows = balanced(res, classes, seed)
                 n_docs = len(rows)
-                with (work / "res.csv").open("w", encoding="utf-8", newline="") as fh:
-                    writer = csv.writer(fh)
-                    writer.writerow(["text", "polarity"])
-                    writer.writerows(rows)
+                write_rows(work / "res.csv", rows)
                 for stemmer in STEMMERS:
                     params = make_params(work, seed, stemmer)
                     preprocess(params)
@@ -187,7 +247,15 @@ def main() -> None:
                         start = time.perf_counter()
                         train(params, arch)
                         scores[arch]["s"].append(time.perf_counter() - start)
+                    for arch in FINETUNED:
+                        start = time.perf_counter()
+                        finetune(params, arch)
+                        scores[arch]["s"].append(time.perf_counter() - start)
+                    if not ARCHS:  # evaluate scores train.architectures too: give it the baseline
+                        train(params, "tfidf_linear")
                     for arch, m in evaluate(params).items():
+                        if arch == "tfidf_linear" and not ARCHS:
+                            continue
                         scores[arch]["acc"].append(m["accuracy"])
                         scores[arch]["f1"].append(m["f1_macro"])
                     print(
@@ -197,6 +265,15 @@ def main() -> None:
             for model, s in scores.items():
                 acc, acc_std = mean_std(s["acc"])
                 f1, f1_std = mean_std(s["f1"])
+                extra: dict[str, Any] = {}
+                if model in FINETUNED and pretrain_record is not None:
+                    extra = {
+                        "pretrain_documents": pretrain_record["corpus"]["documents"],
+                        "pretrain_epochs": pretrain_record["epochs_run"],
+                        "pretrain_time_s": round(pretrain_s, 1),
+                        "pretrain_val_perplexity": pretrain_record["best_val_perplexity"],
+                        "parameters": pretrain_record["parameters"],
+                    }
                 results.append(
                     {
                         "dataset": "RES",
@@ -213,6 +290,7 @@ def main() -> None:
                         "paper_best_accuracy": paper["accuracy"],
                         "paper_best_fscore": paper["fscore"],
                         "paper_best_config": f"{paper['feature']} + {paper['clf']}",
+                        **extra,
                     }
                 )
             for stemmer, s in stem_scores.items():

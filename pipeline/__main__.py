@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-STAGES = ("scrape", "preprocess", "tune", "train", "evaluate", "register", "report")
+STAGES = ("scrape", "preprocess", "tune", "train", "pretrain", "finetune", "evaluate", "register", "report")
 STAGES += ("lm_tokenizer", "train_lm", "generate")  # text generation (issue 5)
 
 

@@ -113,6 +113,14 @@ def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     return NetworkPredictor(run["arch"], module, vocab, tokenise=tokenise, unknown=unknown)
 
 
+def _load_pretrained(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
+    from pipeline.pretrained.predictor import PretrainedPredictor
+
+    return PretrainedPredictor.from_folder(
+        run["arch"], model_dir / "best", run.get("normalize"), int(run["max_length"])
+    )
+
+
 Loader = Callable[[Path, Row, Path], Predictor]
 LOADERS: dict[str, Loader] = {
     "baseline": _load_baseline,
@@ -121,6 +129,7 @@ LOADERS: dict[str, Loader] = {
     "cnn": _load_network,
     "encdec": _load_network,
     "ngram_bag": _load_network,
+    "pretrained": _load_pretrained,
 }
 
 

@@ -144,11 +144,12 @@ def _train_seed(
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import MLFlowLogger
 
     from pipeline.embeddings import OovMapper, embedding_matrix, load_vectors
     from pipeline.text.vocab import Vocab
+    from pipeline.training.callbacks import RecordCurve
     from pipeline.training.data import ReviewDataModule
     from pipeline.training.module import ClassifierModule, balanced_class_weights
 
@@ -182,36 +183,6 @@ def _train_seed(
         shutil.rmtree(state_dir, ignore_errors=True)
     ckpt_dir = state_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-
-    class RecordCurve(Callback):
-        """Per-epoch metrics; part of the checkpoint, so a resumed training keeps the earlier epochs."""
-
-        def __init__(self) -> None:
-            self.curve: list[dict[str, float]] = []
-            self.elapsed_s = 0.0  # training time over all runs of this training (resumptions included)
-            self.start_epoch = 0
-            self._mark = time.perf_counter()
-
-        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            self.start_epoch = trainer.current_epoch
-            self._mark = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            now = time.perf_counter()
-            self.elapsed_s += now - self._mark
-            self._mark = now
-            # Runs after the epoch's validation, so train/ and val/ metrics are both current.
-            row = {"epoch": trainer.current_epoch}
-            row.update({k: round(float(v), 6) for k, v in trainer.callback_metrics.items() if "/" in k})
-            row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
-            self.curve.append(row)
-
-        def state_dict(self) -> dict[str, Any]:
-            return {"curve": self.curve, "elapsed_s": self.elapsed_s}
-
-        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-            self.curve = list(state_dict["curve"])
-            self.elapsed_s = float(state_dict["elapsed_s"])
 
     setup_mlflow(base)
     logger = MLFlowLogger(

@@ -17,11 +17,16 @@ from pipeline.snapshot import snapshot_repo
 from tests.conftest import REPO, write_params
 
 pytestmark = pytest.mark.slow
-ARCHS = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))["train"]["architectures"]
+_PARAMS = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+ARCHS = _PARAMS["train"]["architectures"]
+FINETUNED = _PARAMS["finetune"]["architectures"]
 OVERRIDES = {
     "scrape.max_pages": 90,
     "train.max_epochs": 2,
     "train.patience": 2,
+    "pretrain.epochs": 2,
+    "finetune.max_epochs": 2,
+    "finetune.patience": 2,
     "generate.train.max_epochs": 1,
     "generate.eval.continuation_docs": 5,
     "generate.eval.agreement_per_class": 2,
@@ -81,7 +86,7 @@ def test_repro_produces_every_stage_output(project):
     raw = (project / "data/raw/docs.jsonl").read_text(encoding="utf-8").splitlines()
     assert 30 <= len(raw) < 90  # max_pages honoured
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert set(metrics) == set(ARCHS)
+    assert set(metrics) == set(ARCHS) | set(FINETUNED)
     shown = json.loads(_dvc(project, "metrics", "show", "--json").stdout)
     assert "lstm" in json.dumps(shown) and "f1_macro" in json.dumps(shown)
     plots = json.loads(_dvc(project, "plots", "show", "--json").stdout)["data"]

@@ -4,7 +4,8 @@ Kept free of torch imports so that validating ``params.yaml`` stays fast. One
 recurrent encoder with a cell type and a direction flag covers RNN/BiRNN,
 GRU/BiGRU and LSTM/BiLSTM; the other neural families (transformer, cnn, encdec) have a
 builder each in :mod:`pipeline.models.networks`. ``tfidf_linear`` (family ``baseline``)
-is trained by :class:`pipeline.baselines.TfidfLinear` in the same train stage.
+is trained by :class:`pipeline.baselines.TfidfLinear` in the same train stage. Family
+``pretrained`` (``bert``, ``electra``) are Hugging Face checkpoints fine-tuned by the finetune stage.
 """
 
 from __future__ import annotations
@@ -61,11 +62,27 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         family="baseline",
         description="TF-IDF word 1-2-grams + logistic regression (C chosen on validation macro-F1)",
     ),
+    "bert": ArchSpec(
+        family="pretrained",
+        description="BERT-style encoder (our MLM-pretrained one offline, or any checkpoint) fine-tuned for classification",
+        options=(("offline_default", True),),
+    ),
+    "electra": ArchSpec(
+        family="pretrained",
+        description="ELECTRA discriminator (a hub name or local folder) fine-tuned for classification",
+        options=(("offline_default", False),),
+    ),
 }
 
 NEURAL_FAMILIES = ("recurrent", "transformer", "cnn", "encdec", "ngram_bag")
 
 
 def is_neural(arch: str) -> bool:
-    """True for networks trained with Lightning; False for the scikit-learn baseline."""
+    """True for networks trained by the train stage; False for the scikit-learn baseline and the
+    pretrained transformers (fine-tuned by the finetune stage)."""
     return ARCHITECTURES[arch].family in NEURAL_FAMILIES
+
+
+def is_pretrained(arch: str) -> bool:
+    """True for Hugging Face checkpoints fine-tuned by the finetune stage (``finetune.architectures``)."""
+    return arch in ARCHITECTURES and ARCHITECTURES[arch].family == "pretrained"

@@ -1,0 +1,147 @@
+"""Stage **finetune@<arch>**: fine-tune a pretrained transformer for classification.
+
+``python -m pipeline.finetune <arch>`` (an architecture of family ``pretrained``: ``bert``, ``electra``)
+reads ``base``, ``preprocess.normalize``, ``pretrain.output_dir`` and ``finetune`` params. It starts from
+``finetune.checkpoints.<arch>`` (a hub name, online, or a local folder: the same
+``from_pretrained`` calls) or, for ``bert``, from the pretrain stage's folder, so it runs offline. The
+split rows' raw ``text`` is normalised (``preprocess.normalize``, unless ``finetune.normalize`` is off)
+and tokenised by the checkpoint's own tokenizer. Training is the networks' recipe: AdamW with linear or
+cosine decay after warmup, gradient clipping, early stopping on validation macro-F1, class weights,
+mixed precision on a GPU, seeds, best and last checkpoints, resumable.
+
+Writes ``<models_dir>/<arch>/``: ``best/`` (the best epoch as a Hugging Face folder: model and
+tokenizer), ``last.ckpt`` (Lightning, the final epoch) and ``run.json`` in the train stage's record
+format; logged to MLflow as ``train-<arch>`` (so evaluate and report treat it like any classifier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import cli
+from pipeline.config import Params, ParamsError, load_params
+from pipeline.jsonl import read_json, write_json
+from pipeline.models.registry import ARCHITECTURES, is_pretrained
+from pipeline.tracking import flat_params, provenance
+
+MONITOR = "val/f1_macro"
+# Keys that may change between an interrupted fine-tuning and its resumption.
+RESUME_FREE = {"architectures", "max_epochs", "patience", "resume", "state_dir", "accelerator", "precision"}
+
+
+def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Fine-tune ``arch``; write ``<models_dir>/<arch>/`` and return its run record."""
+    import lightning as L
+    import torch
+
+    from pipeline.pretrained.data import SplitDataModule
+    from pipeline.pretrained.fitting import FitSettings, fit
+    from pipeline.pretrained.hub import load_tokenizer, local_files, quiet, resolve_checkpoint
+    from pipeline.pretrained.modules import SequenceClassifierModule, optim_settings
+    from pipeline.pretrained.predictor import PretrainedPredictor
+    from pipeline.pretrained.state import fingerprint, open_state
+    from pipeline.pretrained.text import model_text
+    from pipeline.train import _log_record, latency
+    from pipeline.training.module import balanced_class_weights
+
+    if not is_pretrained(arch):
+        allowed = ", ".join(sorted(a for a in ARCHITECTURES if is_pretrained(a)))
+        raise ParamsError(f"finetune: {arch!r} is not a pretrained-transformer architecture; allowed: {allowed}")
+    quiet()
+    base, ft = params.base, params.finetune
+    checkpoint, ours = resolve_checkpoint(params, arch)
+    processed = Path(base.processed_dir)
+    labels = read_json(processed / "classes.json")["labels"]
+    normalize = params.preprocess.normalize.model_dump() if ft.normalize else None
+
+    L.seed_everything(base.seed, workers=True)
+    tokenizer = load_tokenizer(checkpoint)
+    dm = SplitDataModule(base.processed_dir, tokenizer, model_text(normalize), ft.max_length, ft.batch_size)
+    weights = balanced_class_weights(dm.split("train").labels, len(labels)) if ft.class_weights == "balanced" else None
+    module = SequenceClassifierModule(checkpoint, labels, optim_settings(ft), weights)
+
+    out_dir = Path(base.models_dir) / arch
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tunable = {k: v for k, v in ft.model_dump().items() if k not in RESUME_FREE and k != "checkpoints"}
+    fp = fingerprint(
+        arch,
+        base.seed,
+        base.deterministic,
+        tunable,
+        checkpoint,
+        normalize,
+        files=(*local_files(checkpoint), *(processed / n for n in ("classes.json", "train.jsonl", "val.jsonl"))),
+    )
+    state = open_state(Path(ft.state_dir) / arch, fp, ft.resume, arch)
+    sections = ("base", "preprocess", "pretrain", "finetune") if ours else ("base", "preprocess", "finetune")
+    settings = FitSettings(
+        name=f"train-{arch}",
+        stage="finetune",
+        max_epochs=ft.max_epochs,
+        monitor=MONITOR,
+        mode="max",
+        patience=ft.patience,
+        accelerator=ft.accelerator,
+        precision=ft.precision,
+        grad_clip=ft.grad_clip,
+        limit_train_batches=ft.limit_train_batches,
+        hyperparams={**flat_params(params, sections), "finetune.checkpoint": checkpoint},
+    )
+    result = fit(module, dm, base, settings, state, out_dir, callbacks=callbacks)
+
+    best = SequenceClassifierModule.load_from_checkpoint(result.best, map_location="cpu")
+    best_dir = out_dir / "best"
+    best.model.save_pretrained(str(best_dir))
+    tokenizer.save_pretrained(str(best_dir))
+    result.best.unlink()  # best/ is the best epoch; last.ckpt stays for the record
+    test_rows = dm.split("test").rows
+    predictor = PretrainedPredictor(arch, best.model.to("cpu"), tokenizer, normalize, ft.max_length)
+    curve = result.recorder.curve
+    best_row = max(curve, key=lambda r: r.get(MONITOR, float("-inf"))) if curve else {}
+    record: dict[str, Any] = {
+        "arch": arch,
+        "family": ARCHITECTURES[arch].family,
+        "description": ARCHITECTURES[arch].description,
+        **provenance(base.seed),
+        "params": settings.hyperparams,
+        "pretrained_checkpoint": checkpoint,
+        "pretrained_here": ours,
+        "normalize": normalize,
+        "max_length": ft.max_length,
+        "parameters": sum(p.numel() for p in best.model.parameters()),
+        "device": result.device,
+        "precision": result.precision,
+        "train_time_s": round(result.recorder.elapsed_s, 2),
+        "epochs_run": len(curve),
+        "resumed_at_epoch": result.recorder.start_epoch if result.resumed else None,
+        "best_epoch": best_row.get("epoch"),
+        "best_val_f1_macro": best_row.get(MONITOR),
+        "train_samples": len(dm.split("train")),
+        "class_weights": weights,
+        "latency_ms_per_doc": latency(predictor.predict_proba, test_rows),
+        "checkpoint": str(best_dir),
+        "last_checkpoint": str(result.last),
+        "mlflow_run_id": result.run_id,
+        "mlflow_experiment_id": result.experiment_id,
+        "curve": curve,
+        "torch_threads": torch.get_num_threads(),
+    }
+    write_json(out_dir / "run.json", record)
+    _log_record(result.client, result.run_id, record, [out_dir / "run.json"])
+    result.client.log_artifacts(result.run_id, str(best_dir), "best")
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("arch", help=f"one of: {', '.join(sorted(a for a in ARCHITECTURES if is_pretrained(a)))}")
+    args = parser.parse_args()
+    finetune(load_params(), args.arch)
+
+
+if __name__ == "__main__":
+    cli.run(main)

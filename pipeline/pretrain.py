@@ -1,0 +1,226 @@
+"""Stage **pretrain**: a small BERT pre-trained with masked-language modelling on our own corpus.
+
+``python -m pipeline.pretrain`` reads ``base``, ``data``, ``preprocess.normalize``/``split`` and
+``pretrain`` params. The corpus is every document of the data source, labelled or not (the scraped
+``data/raw`` by default), plus the text files in ``pretrain.corpus_dir``, minus the test split's documents and their
+(near-)duplicates (:mod:`pipeline.pretrained.corpus`). It trains a WordPiece tokenizer and a
+``BertForMaskedLM`` (15% of wordpieces selected, 80/10/10) with Lightning, keeps the epoch with the
+lowest validation MLM loss, and writes ``<pretrain.output_dir>/bert/``: a standard Hugging Face folder
+(``config.json``, ``model.safetensors``, tokenizer files) that ``AutoModelForSequenceClassification``
+and ``AutoTokenizer`` load, plus ``run.json`` and ``last.ckpt``. Logged to MLflow as run ``pretrain``
+(per-epoch MLM loss and perplexity). An interrupted pretraining resumes from its last epoch.
+
+When no architecture of ``finetune.architectures`` starts from this folder (none listed, or each
+with its own ``finetune.checkpoints`` entry), the stage only writes ``<output_dir>/skipped.json``, so
+a demo ``dvc repro`` without fine-tuning pays nothing; ``--always`` pretrains anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import random
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import cli
+from pipeline.config import Params, load_params
+from pipeline.jsonl import DataError, write_json
+from pipeline.models.registry import ARCHITECTURES
+from pipeline.tracking import flat_params, provenance
+
+log = logging.getLogger("pretrain")
+ARCH = "bert"
+# Keys that may change between an interrupted pretraining and its resumption.
+RESUME_FREE = {"epochs", "resume", "state_dir", "accelerator", "precision", "output_dir"}
+MIN_DOCS = 4
+
+
+def split_corpus(texts: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded ``(train, val)`` split of the corpus (validation empty when ``fraction`` is 0)."""
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    n_val = round(len(texts) * fraction) if fraction > 0 else 0
+    if fraction > 0 and len(texts) >= 10:
+        n_val = max(1, n_val)
+    val = sorted(order[:n_val])
+    train = sorted(order[n_val:])
+    return [texts[i] for i in train], [texts[i] for i in val]
+
+
+def bert_config(params: Params, tokenizer: Any) -> dict[str, Any]:
+    pp = params.pretrain
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": pp.hidden_size,
+        "num_hidden_layers": pp.num_layers,
+        "num_attention_heads": pp.num_heads,
+        "intermediate_size": pp.intermediate_size,
+        "hidden_dropout_prob": pp.dropout,
+        "attention_probs_dropout_prob": pp.dropout,
+        "max_position_embeddings": pp.max_length,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+
+
+def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Build the corpus, train tokenizer and MLM, write ``<output_dir>/bert``; return the run record."""
+    import lightning as L
+    import torch
+
+    from pipeline.pretrained.corpus import build_corpus, corpus_digest
+    from pipeline.pretrained.data import MLMDataModule, encode
+    from pipeline.pretrained.fitting import FitSettings, fit
+    from pipeline.pretrained.hub import load_tokenizer, quiet
+    from pipeline.pretrained.modules import MLMModule, optim_settings
+    from pipeline.pretrained.state import fingerprint, open_state
+    from pipeline.pretrained.text import model_text
+    from pipeline.pretrained.tokenizer import train_wordpiece
+    from pipeline.training.callbacks import RecordCurve
+
+    quiet()
+    base, pp = params.base, params.pretrain
+    normalize = params.preprocess.normalize.model_dump()
+    corpus = build_corpus(params)
+    if len(corpus.texts) < MIN_DOCS:
+        raise DataError(
+            f"pretrain: only {len(corpus.texts)} documents left for pretraining (need {MIN_DOCS}); "
+            "add unlabelled text files to pretrain.corpus_dir"
+        )
+    text = model_text(normalize)
+    texts = [text(t) for t in corpus.texts]
+    train_texts, val_texts = split_corpus(texts, pp.val_fraction, base.seed)
+    log.info(
+        "pretrain corpus: %d documents (%d train, %d validation), %d test documents or near-duplicates excluded",
+        len(texts),
+        len(train_texts),
+        len(val_texts),
+        corpus.excluded_test,
+    )
+    tp = {k: v for k, v in pp.model_dump().items() if k not in RESUME_FREE}
+    fp = fingerprint(ARCH, base.seed, base.deterministic, tp, normalize, corpus_digest(corpus.texts))
+    out_dir = Path(pp.output_dir) / ARCH
+    shutil.rmtree(out_dir, ignore_errors=True)
+    state = open_state(Path(pp.state_dir) / ARCH, fp, pp.resume, "pretrain")
+    saved_tokenizer = state.dir / "tokenizer"
+
+    L.seed_everything(base.seed, workers=True)
+    if state.resume_from is not None:  # the tokenizer of the interrupted run goes with its checkpoint
+        tokenizer = load_tokenizer(str(saved_tokenizer))
+    else:
+        tokenizer = train_wordpiece(train_texts, pp.vocab_size, pp.min_frequency, pp.max_length)
+        tokenizer.save_pretrained(str(saved_tokenizer))
+    config = bert_config(params, tokenizer)
+    module = MLMModule(config, optim_settings(pp))
+    dm = MLMDataModule(
+        tokenizer,
+        encode(tokenizer, train_texts, pp.max_length),
+        encode(tokenizer, val_texts, pp.max_length),
+        pp.batch_size,
+        pp.mask_probability,
+        base.seed,
+    )
+
+    class WithPerplexity(RecordCurve):
+        def extra(self, row: dict[str, float]) -> dict[str, float]:
+            return {
+                f"{split}/perplexity": round(math.exp(min(row[f"{split}/loss"], 50.0)), 4)
+                for split in ("train", "val")
+                if f"{split}/loss" in row
+            }
+
+    settings = FitSettings(
+        name="pretrain",
+        stage="pretrain",
+        max_epochs=pp.epochs,
+        monitor="val/loss" if val_texts else None,
+        mode="min",
+        patience=pp.epochs,  # no early stopping: the best epoch is kept
+        accelerator=pp.accelerator,
+        precision=pp.precision,
+        grad_clip=pp.grad_clip,
+        hyperparams=flat_params(params, ("base", "pretrain")),
+    )
+    result = fit(module, dm, base, settings, state, out_dir, WithPerplexity(), callbacks)
+
+    best = MLMModule.load_from_checkpoint(result.best, map_location="cpu")
+    best.model.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+    result.best.unlink()  # the Hugging Face folder is the best model; last.ckpt stays for the record
+    curve = result.recorder.curve
+    key = "val/loss" if val_texts else "train/loss"
+    best_row = min(curve, key=lambda r: r.get(key, float("inf"))) if curve else {}
+    record: dict[str, Any] = {
+        "arch": ARCH,
+        "family": "pretrained",
+        "description": "BERT pre-trained with masked-language modelling on the project's corpus (test split excluded)",
+        **provenance(base.seed),
+        "params": flat_params(params, ("base", "pretrain")),
+        "bert_config": config,
+        "normalize": normalize,
+        "corpus": {**corpus.summary(), "train": len(train_texts), "val": len(val_texts)},
+        "parameters": sum(p.numel() for p in best.model.parameters()),
+        "device": result.device,
+        "precision": result.precision,
+        "train_time_s": round(result.recorder.elapsed_s, 2),
+        "epochs_run": len(curve),
+        "resumed_at_epoch": result.recorder.start_epoch if result.resumed else None,
+        "best_epoch": best_row.get("epoch"),
+        "best_val_loss": best_row.get("val/loss"),
+        "best_val_perplexity": best_row.get("val/perplexity"),
+        "checkpoint": str(out_dir),
+        "last_checkpoint": str(result.last),
+        "mlflow_run_id": result.run_id,
+        "mlflow_experiment_id": result.experiment_id,
+        "curve": curve,
+        "torch_threads": torch.get_num_threads(),
+    }
+    write_json(out_dir / "run.json", record)
+    client = result.client
+    if record["best_val_loss"] is not None:
+        client.log_metric(result.run_id, "best/val_loss", record["best_val_loss"])
+        client.log_metric(result.run_id, "best/val_perplexity", record["best_val_perplexity"])
+    client.log_metric(result.run_id, "train_time_s", record["train_time_s"])
+    client.log_param(result.run_id, "parameters", record["parameters"])
+    client.log_param(result.run_id, "corpus_documents", len(texts))
+    client.log_artifact(result.run_id, str(out_dir / "run.json"))
+    log.info(
+        "pretrain: %d documents, best validation MLM loss %s (perplexity %s) at epoch %s of %d, %.1f s",
+        len(texts),
+        record["best_val_loss"],
+        record["best_val_perplexity"],
+        record["best_epoch"],
+        record["epochs_run"],
+        record["train_time_s"],
+    )
+    return record
+
+
+def needed(params: Params) -> bool:
+    """Whether a fine-tuned architecture starts from the pretrain stage's folder."""
+    return any(
+        arch not in params.finetune.checkpoints and ARCHITECTURES[arch].option("offline_default", False)
+        for arch in params.finetune.architectures
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--always", action="store_true", help="pretrain even if no fine-tuning uses the result")
+    args = parser.parse_args()
+    params = load_params()
+    if args.always or needed(params):
+        pretrain(params)
+        return
+    out = Path(params.pretrain.output_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    reason = "no architecture of finetune.architectures starts from the pretrain stage's folder"
+    write_json(out / "skipped.json", {"skipped": True, "reason": reason})
+    log.info("pretrain: skipped (%s); `python -m pipeline.pretrain --always` pretrains anyway", reason)
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,71 @@
+"""Lightning callbacks shared by every training (networks, MLM pretraining, fine-tuning)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+
+class RecordCurve(Callback):
+    """Per-epoch metrics; part of the checkpoint, so a resumed training keeps the earlier epochs.
+
+    ``curve`` rows hold ``epoch``, every logged ``<split>/<metric>`` and ``lr``; ``elapsed_s`` is the
+    training time over all runs of this training (resumptions included)."""
+
+    def __init__(self) -> None:
+        self.curve: list[dict[str, float]] = []
+        self.elapsed_s = 0.0
+        self.start_epoch = 0
+        self._mark = time.perf_counter()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start_epoch = trainer.current_epoch
+        self._mark = time.perf_counter()
+
+    def extra(self, row: dict[str, float]) -> dict[str, float]:
+        """Derived per-epoch values added to the row (and logged); none by default."""
+        return {}
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        now = time.perf_counter()
+        self.elapsed_s += now - self._mark
+        self._mark = now
+        # Runs after the epoch's validation, so train/ and val/ metrics are both current.
+        row: dict[str, float] = {"epoch": trainer.current_epoch}
+        row.update({k: round(float(v), 6) for k, v in trainer.callback_metrics.items() if "/" in k})
+        extra = self.extra(row)
+        if extra and trainer.logger is not None:
+            trainer.logger.log_metrics(extra, step=trainer.global_step)
+        row.update(extra)
+        row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        self.curve.append(row)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"curve": self.curve, "elapsed_s": self.elapsed_s}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.curve = list(state_dict["curve"])
+        self.elapsed_s = float(state_dict["elapsed_s"])
+
+
+def best_and_last(ckpt_dir: str, monitor: str | None, mode: str = "max") -> tuple[ModelCheckpoint, ModelCheckpoint]:
+    """``best.ckpt`` (best ``monitor``; every epoch when ``monitor`` is None) and ``last.ckpt`` (each epoch).
+
+    Both are written at the end of the training epoch, after validation and the curve. ``save_last``
+    only follows a top-k save, so the last checkpoint is a second callback with top 1 and no monitor."""
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    last = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False
+    )
+    return best, last

@@ -1,0 +1,357 @@
+"""Pretrained transformers: MLM pretraining on our corpus, fine-tuning from a local folder, prediction."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.config import ParamsError, load_params, parse_params
+from pipeline.jsonl import DataError
+from tests.conftest import make_raw_docs, write_params, write_raw
+
+TINY = {
+    "preprocess.min_token_freq": 1,
+    "pretrain.vocab_size": 300,
+    "pretrain.min_frequency": 1,
+    "pretrain.hidden_size": 32,
+    "pretrain.num_layers": 1,
+    "pretrain.num_heads": 2,
+    "pretrain.intermediate_size": 32,
+    "pretrain.max_length": 32,
+    "pretrain.epochs": 2,
+    "pretrain.batch_size": 16,
+    "pretrain.val_fraction": 0.2,
+    "finetune.architectures": ["bert"],
+    "finetune.max_epochs": 2,
+    "finetune.patience": 2,
+    "finetune.batch_size": 8,
+    "finetune.lr": 0.005,
+    "finetune.max_length": 32,
+    "train.architectures": ["tfidf_linear"],
+}
+DOCS = 120
+# The record keys every trained classifier's run.json has (pipeline/train.py), plus the pretrained extras.
+RECORD_KEYS = {
+    "arch", "family", "description", "seed", "git_commit", "versions", "params", "parameters", "device",
+    "precision", "train_time_s", "epochs_run", "resumed_at_epoch", "best_epoch", "best_val_f1_macro",
+    "train_samples", "class_weights", "latency_ms_per_doc", "checkpoint", "last_checkpoint", "mlflow_run_id",
+    "mlflow_experiment_id", "curve",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    from pipeline.preprocess import preprocess
+
+    root = tmp_path_factory.mktemp("pretrained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        write_params(root / "params.yaml", TINY)
+        write_raw(root, make_raw_docs(DOCS))
+        params = load_params()
+        preprocess(params)
+        yield root, params
+
+
+@pytest.fixture(scope="module")
+def pretrained(project):
+    from pipeline.pretrain import pretrain
+
+    root, params = project
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        return pretrain(params)
+
+
+def tiny_checkpoint(folder: Path, texts: list[str], kind: str = "bert") -> Path:
+    """A BERT (or ELECTRA discriminator) folder built here, tokenizer + random weights: the "local folder"
+    path of a checkpoint, through the same ``from_pretrained`` calls as a hub name."""
+    from transformers import BertConfig, BertForMaskedLM, ElectraConfig, ElectraForPreTraining
+
+    from pipeline.pretrained.tokenizer import train_wordpiece
+
+    tok = train_wordpiece(texts, 200, 1, 32)
+    config_class, model_class = (
+        (BertConfig, BertForMaskedLM) if kind == "bert" else (ElectraConfig, ElectraForPreTraining)
+    )
+    config = config_class(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=32, pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model_class(config).save_pretrained(str(folder))
+    tok.save_pretrained(str(folder))
+    return folder
+
+
+def test_pretrain_writes_a_loadable_hugging_face_folder(project, pretrained):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    root, _ = project
+    folder = root / "models" / "pretrained" / "bert"
+    assert {"config.json", "model.safetensors", "tokenizer.json", "run.json"} <= {p.name for p in folder.iterdir()}
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
+    enc = tok(["هذا المكان رائع جدا"], return_tensors="pt")
+    assert enc["input_ids"][0, 0] == tok.cls_token_id and enc["input_ids"][0, -1] == tok.sep_token_id
+    assert model(**enc).logits.shape == (1, 3)
+    # the encoder weights are the pretrained ones (the head is new)
+    from safetensors.torch import load_file
+
+    saved = load_file(folder / "model.safetensors")
+    key = next(k for k in saved if k.endswith("word_embeddings.weight"))
+    assert torch.equal(model.bert.embeddings.word_embeddings.weight, saved[key])
+    assert pretrained["epochs_run"] == 2 and [r["epoch"] for r in pretrained["curve"]] == [0, 1]
+    for row in pretrained["curve"]:
+        assert math.isclose(row["val/perplexity"], math.exp(row["val/loss"]), rel_tol=1e-3)
+
+
+def test_pretraining_corpus_excludes_test_documents_and_near_duplicates(project, pretrained):
+    from pipeline.pretrained.corpus import build_corpus
+    from pipeline.split import read_split
+
+    root, params = project
+    test = read_split(root / "data" / "processed" / "test.jsonl")
+    extra = root / "inputs" / "corpus"
+    extra.mkdir(parents=True, exist_ok=True)
+    near = test[0]["text"] + " جدا"  # one more word: a near-duplicate of a test document
+    fresh = "نص جديد تماما عن فندق بعيد لم يره احد من قبل"
+    (extra / "more.txt").write_text(f"{test[1]['text']}\n{near}\n{fresh}\n", encoding="utf-8")
+    (extra / "more.jsonl").write_text(json.dumps({"text": fresh + " ايضا"}, ensure_ascii=False) + "\n", "utf-8")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(root)
+            corpus = build_corpus(params)
+    finally:
+        (extra / "more.txt").unlink()
+        (extra / "more.jsonl").unlink()
+    assert not {r["text"].strip() for r in test} & set(corpus.texts)
+    assert near not in corpus.texts and fresh in corpus.texts and fresh + " ايضا" in corpus.texts
+    assert corpus.excluded_test == len(test) + 2
+    # the stage's own corpus: every raw document but the test ones
+    assert pretrained["corpus"]["documents"] == DOCS - len(test)
+    assert pretrained["corpus"]["excluded_test"] == len(test)
+
+
+def test_masking_follows_bert_recipe():
+    from pipeline.pretrained.masking import IGNORE, mask_tokens
+
+    ids = torch.randint(10, 1000, (200, 100))
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[:, 0] = special[:, -1] = True
+    inputs, labels = mask_tokens(ids, special, 4, 1000, 0.15, torch.Generator().manual_seed(0))
+    selected = labels != IGNORE
+    assert not selected[special].any()
+    assert abs(selected.float().mean().item() - 0.15 * 98 / 100) < 0.01
+    assert torch.equal(labels[selected], ids[selected])
+    masked = (inputs == 4) & selected
+    kept = (inputs == ids) & selected
+    assert abs(masked.sum().item() / selected.sum().item() - 0.8) < 0.03
+    assert abs(kept.sum().item() / selected.sum().item() - 0.1) < 0.03  # (+ random hits on the same id)
+    assert torch.equal(inputs[~selected], ids[~selected])
+
+
+def test_mlm_loss_on_masked_positions_only_equals_the_full_head_and_learns():
+    from transformers import BertConfig, BertForMaskedLM
+
+    from pipeline.pretrained.masking import mask_tokens
+    from pipeline.pretrained.modules import MLMModule
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=16,
+    )  # fmt: skip
+    module = MLMModule(config.to_dict(), {"lr": 0.01, "weight_decay": 0.0, "scheduler": "none", "warmup_ratio": 0})
+    text = torch.tensor([[2, *range(5, 15), 3]] * 8)  # the same sentence repeated: learnable
+    special = (text == 2) | (text == 3)
+    gen = torch.Generator().manual_seed(1)
+    inputs, labels = mask_tokens(text, special, 4, 50, 0.3, gen)
+    batch = {"input_ids": inputs, "attention_mask": torch.ones_like(inputs), "labels": labels}
+    module.eval()
+    full = BertForMaskedLM(config)
+    full.load_state_dict(module.model.state_dict())
+    full.eval()
+    with torch.no_grad():
+        assert torch.allclose(module.mlm_loss(batch), full(**batch).loss, atol=1e-5)
+    module.train()
+    opt = torch.optim.Adam(module.parameters(), lr=0.01)
+    losses = []
+    for _ in range(30):
+        inputs, labels = mask_tokens(text, special, 4, 50, 0.3, gen)
+        loss = module.mlm_loss({"input_ids": inputs, "attention_mask": torch.ones_like(inputs), "labels": labels})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+
+
+def test_finetune_from_a_local_folder_writes_the_train_record_and_predicts(project, tmp_path):
+    from pipeline.finetune import finetune
+    from pipeline.predict import load_predictor
+    from pipeline.split import read_split
+
+    root, params = project
+    rows = read_split(root / "data" / "processed" / "train.jsonl")
+    folder = tiny_checkpoint(tmp_path / "my-bert", [r["text"] for r in rows])
+    ft = params.finetune.model_copy(update={"checkpoints": {"bert": str(folder)}, "max_epochs": 1})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rec = finetune(params.model_copy(update={"finetune": ft}), "bert")
+        assert set(rec) >= RECORD_KEYS
+        assert rec["family"] == "pretrained" and rec["pretrained_checkpoint"] == str(folder)
+        assert not rec["pretrained_here"] and rec["epochs_run"] == 1
+        assert set(rec["curve"][0]) >= {"epoch", "train/loss", "val/loss", "val/f1_macro", "val/acc", "lr"}
+        assert all(v > 0 for v in rec["latency_ms_per_doc"].values())
+        saved = json.loads((root / "models" / "bert" / "run.json").read_text(encoding="utf-8"))
+        assert saved["mlflow_run_id"] == rec["mlflow_run_id"]
+        assert (root / "models" / "bert" / "last.ckpt").is_file()
+        test = read_split(root / "data" / "processed" / "test.jsonl")
+        predictor = load_predictor(root / "models" / "bert", root / "data" / "processed")
+        probs = predictor.predict_proba(test)
+        assert len(probs) == len(test) and all(abs(sum(p) - 1) < 1e-4 for p in probs)
+        # batching does not change predictions (padding is masked)
+        one = predictor.predict_proba(test[:1])[0]
+        assert all(abs(a - b) < 1e-5 for a, b in zip(one, probs[0], strict=True))
+        explained = predictor.explain(test[0])
+    assert explained["method"] == "attention" and len(explained["tokens"]) == len(explained["scores"])
+    assert explained["predicted"] == max(range(3), key=probs[0].__getitem__)
+    assert all(not t.startswith("##") and t not in ("[CLS]", "[SEP]") for t in explained["tokens"])
+    assert 0 < sum(explained["scores"]) <= 1.0001
+
+
+def test_electra_fine_tunes_from_a_local_discriminator_folder(project, tmp_path):
+    from pipeline.finetune import finetune
+    from pipeline.predict import load_predictor
+    from pipeline.split import read_split
+
+    root, params = project
+    rows = read_split(root / "data" / "processed" / "train.jsonl")
+    folder = tiny_checkpoint(tmp_path / "my-electra", [r["text"] for r in rows], kind="electra")
+    ft = params.finetune.model_copy(
+        update={"architectures": ["electra"], "checkpoints": {"electra": str(folder)}, "max_epochs": 1}
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rec = finetune(params.model_copy(update={"finetune": ft}), "electra")
+        predictor = load_predictor(root / "models" / "electra", root / "data" / "processed")
+        config = json.loads((root / "models" / "electra" / "best" / "config.json").read_text(encoding="utf-8"))
+        test = read_split(root / "data" / "processed" / "test.jsonl")
+        assert len(predictor.predict_proba(test[:3])) == 3 and predictor.explain(test[0])["tokens"]
+    assert config["model_type"] == "electra" and config["architectures"] == ["ElectraForSequenceClassification"]
+    assert rec["arch"] == "electra" and rec["epochs_run"] == 1
+
+
+def test_finetune_from_our_pretrained_model_learns_then_evaluate_and_report(project, pretrained):
+    from pipeline.evaluate import evaluate
+    from pipeline.finetune import finetune
+    from pipeline.report import report
+    from pipeline.train import train
+
+    root, params = project
+    ft = params.finetune.model_copy(update={"max_epochs": 6, "patience": 6})
+    p = params.model_copy(update={"finetune": ft})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rec = finetune(p, "bert")
+        train(p, "tfidf_linear")
+        headline = evaluate(p)
+        report(p)
+    assert rec["pretrained_here"] and rec["pretrained_checkpoint"] == str(Path("models/pretrained/bert"))
+    assert rec["best_val_f1_macro"] > 0.5, rec["curve"]  # three classes: chance is about 0.33
+    assert set(headline) == {"tfidf_linear", "bert"}
+    assert "bert" in (root / "reports" / "report.md").read_text(encoding="utf-8")
+
+
+def test_interrupted_finetuning_resumes_from_last_checkpoint(project, pretrained):
+    import lightning as L
+
+    from pipeline.finetune import finetune
+
+    root, params = project
+    ft = params.finetune.model_copy(update={"max_epochs": 3, "patience": 3})
+    p = params.model_copy(update={"finetune": ft})
+
+    class Interrupt(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                raise RuntimeError("killed")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        with pytest.raises(RuntimeError, match="killed"):
+            finetune(p, "bert", callbacks=[Interrupt()])
+        state = root / "data" / "finetune-state" / "bert"
+        first_run = json.loads((state / "state.json").read_text())["mlflow_run_id"]
+        rec = finetune(p, "bert")
+    assert rec["resumed_at_epoch"] == 1 and rec["mlflow_run_id"] == first_run
+    assert [r["epoch"] for r in rec["curve"]] == [0, 1, 2] and not state.exists()
+
+
+def test_pretrained_family_validation():
+    with pytest.raises(ParamsError, match=r"train.architectures: 'bert' is a pretrained transformer: use finetune"):
+        parse_params({"train": {"architectures": ["lstm", "bert"]}})
+    with pytest.raises(ParamsError, match=r"finetune.architectures: 'gru' is not a pretrained.*use train.archi"):
+        parse_params({"finetune": {"architectures": ["gru"]}})
+    with pytest.raises(ParamsError, match=r"finetune.checkpoints.electra: no offline electra"):
+        parse_params({"finetune": {"architectures": ["electra"]}})
+    with pytest.raises(ParamsError, match=r"finetune.checkpoints: key 'cnn'"):
+        parse_params({"finetune": {"checkpoints": {"cnn": "x"}}})
+    with pytest.raises(ParamsError, match=r"pretrain.num_heads \(3\) must divide pretrain.hidden_size \(64\)"):
+        parse_params({"pretrain": {"num_heads": 3}})
+    ok = parse_params({"finetune": {"architectures": ["bert", "electra"], "checkpoints": {"electra": "a/b"}}})
+    assert ok.classifiers == ["lstm", "gru", "bert", "electra"]
+
+
+def test_unreachable_checkpoints_fail_with_a_clear_error(project, monkeypatch):
+    from pipeline.finetune import finetune
+
+    root, params = project
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(root)
+    hub = params.finetune.model_copy(update={"checkpoints": {"bert": "no-such-org/no-such-bert"}})
+    with pytest.raises(DataError, match=r"checkpoint 'no-such-org/no-such-bert': cannot load the tokenizer.*hub"):
+        finetune(params.model_copy(update={"finetune": hub}), "bert")
+    missing = params.pretrain.model_copy(update={"output_dir": str(root / "nowhere")})
+    with pytest.raises(DataError, match=r"no pretrained bert here \(run `dvc repro pretrain`"):
+        finetune(params.model_copy(update={"pretrain": missing}), "bert")
+
+
+def test_pretrain_stage_is_skipped_when_no_finetuning_needs_it():
+    from pipeline.pretrain import needed
+
+    assert needed(parse_params({"finetune": {"architectures": ["bert"]}}))
+    assert not needed(parse_params({}))
+    assert not needed(parse_params({"finetune": {"architectures": ["bert"], "checkpoints": {"bert": "x/y"}}}))
+
+
+def test_interrupted_pretraining_resumes_with_its_tokenizer(project, tmp_path):
+    import lightning as L
+
+    from pipeline.pretrain import pretrain
+
+    root, params = project
+    pp = params.pretrain.model_copy(
+        update={"epochs": 2, "output_dir": str(tmp_path / "pre"), "state_dir": str(tmp_path / "state")}
+    )
+    p = params.model_copy(update={"pretrain": pp})
+
+    class Interrupt(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                raise RuntimeError("killed")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        with pytest.raises(RuntimeError, match="killed"):
+            pretrain(p, callbacks=[Interrupt()])
+        state = tmp_path / "state" / "bert"
+        vocab = json.loads((state / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+        rec = pretrain(p)
+    assert rec["resumed_at_epoch"] == 1 and [r["epoch"] for r in rec["curve"]] == [0, 1]
+    saved = json.loads((tmp_path / "pre" / "bert" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    assert saved == vocab and not state.exists()
