@@ -19,6 +19,8 @@ from pipeline.generation.networks import build_network, token_loss
 
 
 class LMModule(L.LightningModule):
+    """Next-token cross-entropy on ``(inputs, classes, targets)`` blocks; AdamW."""
+
     def __init__(
         self,
         kind: str,
