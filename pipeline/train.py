@@ -144,12 +144,12 @@ def _train_seed(
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import MLFlowLogger
 
     from pipeline.embeddings import OovMapper, embedding_matrix, load_vectors
     from pipeline.text.vocab import Vocab
-    from pipeline.training.callbacks import RecordCurve
+    from pipeline.training.callbacks import RecordCurve, best_and_last
     from pipeline.training.data import ReviewDataModule
     from pipeline.training.module import ClassifierModule, balanced_class_weights
 
@@ -193,20 +193,7 @@ def _train_seed(
         run_id=run_id,
     )
     write_json(state_file, {"fingerprint": fp, "mlflow_run_id": logger.run_id})
-    # Both checkpoints are written at the end of each training epoch (after validation, after the curve).
-    best_ckpt = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="best",
-        monitor=MONITOR,
-        mode="max",
-        save_top_k=1,
-        save_on_train_epoch_end=True,
-        enable_version_counter=False,
-    )
-    # monitor None and top 1: each epoch overwrites last.ckpt (save_last only follows a top-k save)
-    last_ckpt = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False
-    )
+    best_ckpt, last_ckpt = best_and_last(str(ckpt_dir), MONITOR, mode="max")
     recorder = RecordCurve()
     cuda = tp.accelerator != "cpu" and torch.cuda.is_available()
     precision = resolve_precision(tp.precision, cuda, cuda and torch.cuda.is_bf16_supported())

@@ -79,7 +79,7 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
         raise ParamsError(f"unknown language model {name!r}; allowed: {', '.join(LM_NAMES)}")
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import MLFlowLogger
     from torch.utils.data import DataLoader
 
@@ -87,6 +87,7 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
     from pipeline.generation.module import CurveRecorder, LMModule
     from pipeline.generation.packing import pack, stack, token_stream
     from pipeline.generation.store import save_lm
+    from pipeline.training.callbacks import best_and_last
 
     base, g = params.base, params.generate
     gt = g.train
@@ -136,18 +137,7 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
         run_id=run_id,
     )
     write_json(state_file, {"fingerprint": fp, "mlflow_run_id": logger.run_id})
-    best_ckpt = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="best",
-        monitor=MONITOR,
-        mode="min",
-        save_top_k=1,
-        save_on_train_epoch_end=True,
-        enable_version_counter=False,
-    )
-    last_ckpt = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False
-    )
+    best_ckpt, last_ckpt = best_and_last(str(ckpt_dir), MONITOR, mode="min")
     recorder = CurveRecorder()
     cuda = gt.accelerator != "cpu" and torch.cuda.is_available()
     precision = ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed") if cuda else "32-true"
