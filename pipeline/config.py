@@ -411,8 +411,14 @@ class TrainParams(Section):
 
 
 class EmbeddingsParams(Section):
+    corpus: Literal["splits", "all"] = Field(
+        "all",
+        description="Text the vectors learn from: `splits` = the train + val splits' tokens; `all` = every document of "
+        "the data source, labelled or not, plus pretrain.corpus_dir, minus the test split and its near-duplicates "
+        "(the pretraining corpus), tokenised like the splits.",
+    )
     window: int = Field(5, ge=1, description="Context window (words each side).")
-    min_count: int = Field(1, ge=1, description="Words rarer than this in the train + val text get no own vector.")
+    min_count: int = Field(1, ge=1, description="Words rarer than this in the corpus get no own vector.")
     epochs: int = Field(10, ge=1, description="Passes over the corpus.")
     skip_gram: bool = Field(True, description="Skip-gram (true) or CBOW (false).")
     min_n: int = Field(3, ge=1, description="fastText: shortest character n-gram.")

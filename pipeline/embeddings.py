@@ -3,8 +3,11 @@
 ``python -m pipeline.embeddings`` reads ``train.embedding_init`` and the ``embeddings`` section. With
 ``random`` init it writes only ``<models_dir>/embeddings/info.json`` (``method: none``), so changing
 embedding params that nothing uses re-trains nothing. With ``word2vec`` or ``fasttext`` it trains that
-model on the train and validation splits' tokens (the test split's text is never seen) and saves
-``<method>.model`` next to ``info.json`` (vocabulary coverage, corpus size, time).
+model and saves ``<method>.model`` next to ``info.json`` (vocabulary coverage, corpus size, time). The
+corpus (``embeddings.corpus``) is either the train and validation splits' tokens, or ``all``: the
+pretraining corpus (every document of the data source, labelled or not, plus ``pretrain.corpus_dir``,
+minus the test split and its near-duplicates) tokenised like the splits. The test split's text is never
+seen either way.
 
 The train stage turns the vectors into the networks' initial embedding matrix, one row per vocabulary
 entry (:func:`embedding_matrix`), frozen or fine-tuned (``train.freeze_embeddings``). fastText also
@@ -122,6 +125,26 @@ def oov_mapper(models_dir: str | Path, method: str, vocab: Vocab) -> OovMapper |
     return OovMapper(load_vectors(models_dir, method), vocab) if method == "fasttext" else None
 
 
+def corpus_sentences(params: Params) -> tuple[list[list[str]], dict[str, Any]]:
+    """The token lists the vectors learn from, and a description of where they came from."""
+    processed = params.base.processed_dir
+    if params.embeddings.corpus == "splits":
+        sentences = [*split_tokens(processed, "train")[0], *split_tokens(processed, "val")[0]]
+        return sentences, {"kind": "splits", "description": "train + val splits (the test split is never seen)"}
+    from pipeline.pretrained.corpus import build_corpus
+    from pipeline.text.processor import TextProcessor
+
+    corpus = build_corpus(params)
+    process = TextProcessor(params.preprocess)
+    sentences = [tokens for tokens in map(process, corpus.texts) if tokens]
+    return sentences, {
+        "kind": "all",
+        "description": "every source document, labelled or not, plus pretrain.corpus_dir, minus the test split "
+        "and its near-duplicates",
+        **corpus.summary(),
+    }
+
+
 def build(params: Params) -> dict[str, Any]:
     """Train the vectors ``train.embedding_init`` asks for; return (and write) ``info.json``."""
     method = params.train.embedding_init
@@ -134,7 +157,7 @@ def build(params: Params) -> dict[str, Any]:
         write_json(out / "info.json", info)
         return info
     processed = params.base.processed_dir
-    sentences = [*split_tokens(processed, "train")[0], *split_tokens(processed, "val")[0]]
+    sentences, corpus = corpus_sentences(params)
     if not sentences:
         raise DataError(f"{processed}/train.jsonl: no documents to train {method} vectors on")
     vocab = Vocab.load(Path(processed) / "vocab.json")
@@ -146,7 +169,7 @@ def build(params: Params) -> dict[str, Any]:
     info = {
         "method": method,
         "dim": params.train.embedding_dim,
-        "corpus": "train + val splits (the test split is never seen)",
+        "corpus": corpus,
         "documents": len(sentences),
         "tokens": sum(len(s) for s in sentences),
         "words_with_vectors": len(model.wv.key_to_index),

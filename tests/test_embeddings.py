@@ -52,10 +52,18 @@ def test_random_init_trains_no_vectors(project):
     assert not list((root / "models" / "embeddings").glob("*.model"))
 
 
+def with_corpus(params, corpus, corpus_dir=None):
+    update = {"embeddings": params.embeddings.model_copy(update={"corpus": corpus})}
+    if corpus_dir is not None:
+        update["pretrain"] = params.pretrain.model_copy(update={"corpus_dir": str(corpus_dir)})
+    return params.model_copy(update=update)
+
+
+@pytest.mark.parametrize("corpus", ["splits", "all"])
 @pytest.mark.parametrize("method", ["word2vec", "fasttext"])
-def test_vectors_are_deterministic_and_never_see_the_test_split(project, method):
+def test_vectors_are_deterministic_and_never_see_the_test_split(project, method, corpus):
     root, params = project
-    p = with_train(params, embedding_init=method)
+    p = with_corpus(with_train(params, embedding_init=method), corpus)
     info = embeddings.build(p)
     first = embeddings.load_vectors(root / "models", method).wv
     embeddings.build(p)
@@ -68,8 +76,34 @@ def test_vectors_are_deterministic_and_never_see_the_test_split(project, method)
     test_only = {t for doc in split_tokens("data/processed", "test")[0] for t in doc} - seen
     assert test_only, "the synthetic test split has its own numbers"
     assert not test_only & set(first.key_to_index)
-    assert set(first.key_to_index) == seen  # min_count 1: every train/val word has a vector
+    assert set(first.key_to_index) == seen  # min_count 1: every train/val word has a vector; no other source text
     assert info["vocab_coverage"] == 1.0 and info["dim"] == 8
+    assert info["corpus"]["kind"] == corpus
+
+
+def test_all_corpus_adds_unlabelled_text_but_never_a_test_document(project, tmp_path):
+    from pipeline.split import read_split
+    from pipeline.text.processor import TextProcessor
+
+    root, params = project
+    extra = tmp_path / "corpus"
+    extra.mkdir()
+    test_doc = read_split(root / "data" / "processed" / "test.jsonl")[0]
+    unlabelled = "وجبة البرتقال لذيذة جدا في المطعم الجديد"
+    (extra / "unlabelled.txt").write_text(f"{unlabelled}\n{test_doc['text']}\n", encoding="utf-8")
+    added = set(TextProcessor(params.preprocess)(unlabelled))
+    seen = {t for name in ("train", "val") for doc in split_tokens("data/processed", name)[0] for t in doc}
+    assert added - seen, "the unlabelled line has words of its own"
+
+    p = with_train(params, embedding_init="word2vec")
+    info = embeddings.build(with_corpus(p, "all", extra))
+    words = set(embeddings.load_vectors(root / "models", "word2vec").wv.key_to_index)
+    assert added <= words and seen <= words
+    assert info["corpus"]["sources"] == {"source": info["documents"] - 1, "unlabelled.txt": 1}
+    assert info["corpus"]["excluded_test"] >= len(read_split(root / "data" / "processed" / "test.jsonl")) + 1
+
+    embeddings.build(with_corpus(p, "splits", extra))
+    assert not (added - seen) & set(embeddings.load_vectors(root / "models", "word2vec").wv.key_to_index)
 
 
 def test_embedding_matrix_rows_follow_the_vocabulary(project):
