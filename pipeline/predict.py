@@ -107,7 +107,7 @@ def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     vocab = Vocab.load(vocab_file)
     unknown = None
     if module.tp.embedding_init == "fasttext":
-        from pipeline.embeddings import oov_mapper
+        from pipeline.vectors import oov_mapper
 
         unknown = oov_mapper(Path(run["params"]["base.models_dir"]), "fasttext", vocab)
     return NetworkPredictor(run["arch"], module, vocab, tokenise=tokenise, unknown=unknown)

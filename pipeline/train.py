@@ -29,12 +29,12 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
-from pipeline.embeddings import read_info
 from pipeline.jsonl import read_json, write_json
 from pipeline.models.registry import ARCHITECTURES, is_neural
 from pipeline.split import split_tokens
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow, tracking_uri
 from pipeline.tuned import apply_tuned, record_tuned
+from pipeline.vectors import read_info
 
 log = logging.getLogger("train")
 MONITOR = "val/f1_macro"
@@ -147,11 +147,11 @@ def _train_seed(
     from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import MLFlowLogger
 
-    from pipeline.embeddings import OovMapper, embedding_matrix, load_vectors
     from pipeline.text.vocab import Vocab
     from pipeline.training.callbacks import RecordCurve, best_and_last
     from pipeline.training.data import ReviewDataModule
     from pipeline.training.module import ClassifierModule, balanced_class_weights
+    from pipeline.vectors import OovMapper, embedding_matrix, load_vectors
 
     base, tp = params.base, params.train
     L.seed_everything(base.seed, workers=True)
