@@ -12,10 +12,14 @@ setting and seed (so no run's test document was seen in pretraining), then fine-
 run's training part from that local folder, like any checkpoint. The pretraining size is set by
 ``RES_PRETRAIN_EPOCHS`` (default 3) and the fine-tuning epochs by ``RES_FINETUNE_EPOCHS`` (default 6).
 
+word2vec/fastText vectors (``RES_TRAIN=embedding_init=fasttext``) learn, like the product's default
+``embeddings.corpus: all``, from every RES review minus the run's test documents.
+
 Also a stemming ablation (TF-IDF baseline, every stemmer, same seeds), since that is the
 comparison users ask for. Needs ``../shared/data/elsahar-multidomain``; skips cleanly without it.
-Writes ``reports/bench/res_benchmark.json`` (rows merged by setting + model with the file's earlier
-rows, so ``RES_ARCHS=lstm,gru`` adds or refreshes just those) and
+Writes ``reports/bench/res_benchmark.json`` (rows merged by setting + model + train overrides with the
+file's earlier rows, so ``RES_ARCHS=lstm,gru`` adds or refreshes just those, and a ``RES_TRAIN`` variant
+gets rows of its own) and
 ``reports/bench/res_stemming_ablation.json``. Environment: ``RES_ARCHS``, ``RES_SEEDS``,
 ``RES_ABLATION=0`` (skip the ablation), ``RES_TRAIN="key=value,…"`` (train params for this run).
 """
@@ -120,7 +124,9 @@ def make_params(work: Path, seed: int, stemmer: str) -> Any:
     data["pretrain"].update(
         output_dir=str(work / "pretrained"), state_dir=str(work / "pretrain-state"), epochs=PRETRAIN_EPOCHS
     )
-    data["pretrain"].update(vocab_size=8000, corpus_dir=str(work / "no-extra-corpus"))
+    # Unlabelled text for the word2vec/fastText vectors (embeddings.corpus: all): every RES review, whatever
+    # its polarity; the embeddings stage drops this run's test documents and their near-duplicates.
+    data["pretrain"].update(vocab_size=8000, corpus_dir=str(work / "corpus"))
     data["finetune"].update(
         architectures=FINETUNED,
         checkpoints={a: str(work / "pretrained" / a) for a in FINETUNED},
@@ -176,8 +182,12 @@ def merged(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list
 
     path = OUT_DIR / f"{name}.json"
     old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-    fresh = {tuple(r.get(k) for k in keys) for r in rows}
-    return [r for r in old if tuple(r.get(k) for k in keys) not in fresh] + rows
+
+    def key(row: dict[str, Any]) -> str:
+        return json.dumps([row.get(k) for k in keys], sort_keys=True)
+
+    fresh = {key(r) for r in rows}
+    return [r for r in old if key(r) not in fresh] + rows
 
 
 def tfidf_scores(params: Any) -> tuple[float, float]:
@@ -216,6 +226,9 @@ def main() -> None:
     pretrain_record: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-res-") as tmp:
         work = Path(tmp)
+        from pipeline.jsonl import write_jsonl
+
+        write_jsonl(work / "corpus" / "res.jsonl", ({"text": text} for text, _ in res))
         if FINETUNED:
             started = time.perf_counter()
             pretrain_record = pretrain_on_res(work, res)
@@ -308,7 +321,7 @@ def main() -> None:
                         "seeds": SEEDS,
                     }
                 )
-    save("res_benchmark", merged("res_benchmark", results, ("setting", "model")))
+    save("res_benchmark", merged("res_benchmark", results, ("setting", "model", "train_overrides")))
     if len(STEMMERS) > 1:
         save("res_stemming_ablation", ablation)
     print("RES, 80/20 split, mean over seeds", SEEDS)
