@@ -43,15 +43,6 @@ RESUME_FREE = {"architectures", "seeds", "max_epochs", "patience", "resume", "st
 LATENCY_DOCS = 100  # batch-1 timings over at most this many test documents
 
 
-def resolve_precision(choice: str, cuda: bool, bf16_supported: bool = False) -> str:
-    """Lightning precision: mixed precision only on a CUDA GPU, full 32-bit on CPU."""
-    if not cuda:
-        return "32-true"
-    if choice == "auto":
-        return "bf16-mixed" if bf16_supported else "16-mixed"
-    return "32-true" if choice == "32" else choice
-
-
 def fingerprint(params: Params, arch: str) -> str:
     """What a resumed training must share with the interrupted one: params and the processed data."""
     tp = {k: v for k, v in params.train.model_dump().items() if k not in RESUME_FREE}
@@ -144,13 +135,13 @@ def _train_seed(
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import MLFlowLogger
 
     from pipeline.text.vocab import Vocab
-    from pipeline.training.callbacks import RecordCurve, best_and_last
+    from pipeline.training.callbacks import RecordCurve
     from pipeline.training.data import ReviewDataModule
     from pipeline.training.module import ClassifierModule, balanced_class_weights
+    from pipeline.training.trainer import checkpointed_trainer
     from pipeline.vectors import OovMapper, embedding_matrix, load_vectors
 
     base, tp = params.base, params.train
@@ -193,30 +184,19 @@ def _train_seed(
         run_id=run_id,
     )
     write_json(state_file, {"fingerprint": fp, "mlflow_run_id": logger.run_id})
-    best_ckpt, last_ckpt = best_and_last(str(ckpt_dir), MONITOR, mode="max")
     recorder = RecordCurve()
-    cuda = tp.accelerator != "cpu" and torch.cuda.is_available()
-    precision = resolve_precision(tp.precision, cuda, cuda and torch.cuda.is_bf16_supported())
-    trainer = L.Trainer(
-        max_epochs=tp.max_epochs,
-        accelerator=tp.accelerator,
-        devices=1,
-        precision=precision,
+    trainer, precision = checkpointed_trainer(
+        tp,
         deterministic=base.deterministic,
-        callbacks=[
-            best_ckpt,
-            last_ckpt,
-            EarlyStopping(monitor=MONITOR, mode="max", patience=tp.patience),
-            recorder,
-            *callbacks,
-        ],
+        ckpt_dir=ckpt_dir,
+        root_dir=out_dir,
+        monitor=MONITOR,
+        mode="max",
         logger=logger,
-        gradient_clip_val=tp.grad_clip or None,
-        limit_train_batches=tp.limit_train_batches,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(out_dir),
-        log_every_n_steps=1,
+        recorder=recorder,
+        callbacks=callbacks,
+        precision=tp.precision,
+        sanity_val_steps=None,
     )
     if resume_from is None:
         logger.log_hyperparams(flat_params(params))

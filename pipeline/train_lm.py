@@ -79,7 +79,6 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
         raise ParamsError(f"unknown language model {name!r}; allowed: {', '.join(LM_NAMES)}")
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import MLFlowLogger
     from torch.utils.data import DataLoader
 
@@ -87,7 +86,7 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
     from pipeline.generation.module import CurveRecorder, LMModule
     from pipeline.generation.packing import pack, stack, token_stream
     from pipeline.generation.store import save_lm
-    from pipeline.training.callbacks import best_and_last
+    from pipeline.training.trainer import checkpointed_trainer
 
     base, g = params.base, params.generate
     gt = g.train
@@ -137,31 +136,17 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
         run_id=run_id,
     )
     write_json(state_file, {"fingerprint": fp, "mlflow_run_id": logger.run_id})
-    best_ckpt, last_ckpt = best_and_last(str(ckpt_dir), MONITOR, mode="min")
     recorder = CurveRecorder()
-    cuda = gt.accelerator != "cpu" and torch.cuda.is_available()
-    precision = ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed") if cuda else "32-true"
-    trainer = L.Trainer(
-        max_epochs=gt.max_epochs,
-        accelerator=gt.accelerator,
-        devices=1,
-        precision=precision,
+    trainer, precision = checkpointed_trainer(
+        gt,
         deterministic=base.deterministic,
-        callbacks=[
-            best_ckpt,
-            last_ckpt,
-            EarlyStopping(monitor=MONITOR, mode="min", patience=gt.patience),
-            recorder,
-            *callbacks,
-        ],
+        ckpt_dir=ckpt_dir,
+        root_dir=state_dir,
+        monitor=MONITOR,
+        mode="min",
         logger=logger,
-        gradient_clip_val=gt.grad_clip or None,
-        limit_train_batches=gt.limit_train_batches,
-        num_sanity_val_steps=0,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(state_dir),
-        log_every_n_steps=1,
+        recorder=recorder,
+        callbacks=callbacks,
     )
     if resume_from is None:
         logger.log_hyperparams(flat_params(params, ("base", "generate")))

@@ -9,8 +9,9 @@ from pipeline.config import load_params
 from pipeline.evaluate import evaluate
 from pipeline.preprocess import preprocess
 from pipeline.report import report
-from pipeline.train import resolve_precision, train
+from pipeline.train import train
 from pipeline.training.module import balanced_class_weights, schedule_factor
+from pipeline.training.trainer import resolve_precision
 from tests.conftest import make_raw_docs, write_params, write_raw
 
 OVERRIDES = {

@@ -18,8 +18,8 @@ from typing import Any
 from pipeline.config import BaseParams
 from pipeline.pretrained.state import TrainingState
 from pipeline.tracking import provenance_tags, tracking_uri
-from pipeline.train import resolve_precision
-from pipeline.training.callbacks import RecordCurve, best_and_last
+from pipeline.training.callbacks import RecordCurve
+from pipeline.training.trainer import checkpointed_trainer
 
 log = logging.getLogger("fit")
 
@@ -67,9 +67,6 @@ def fit(
     """Train ``module`` (seeded by the caller), resuming from ``state`` when it holds a last checkpoint;
     the best and last checkpoints end in ``out_dir``."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
-    import lightning as L
-    import torch
-    from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import MLFlowLogger
 
     from pipeline.tracking import setup_mlflow
@@ -83,26 +80,18 @@ def fit(
         run_id=state.mlflow_run_id,
     )
     state.save(logger.run_id)
-    best_ckpt, last_ckpt = best_and_last(str(state.checkpoints), settings.monitor, settings.mode)
     recorder = recorder or RecordCurve()
-    extra = [EarlyStopping(monitor=settings.monitor, mode=settings.mode, patience=settings.patience)]
-    cuda = settings.accelerator != "cpu" and torch.cuda.is_available()
-    precision = resolve_precision(settings.precision, cuda, cuda and torch.cuda.is_bf16_supported())
-    trainer = L.Trainer(
-        max_epochs=settings.max_epochs,
-        accelerator=settings.accelerator,
-        devices=1,
-        precision=precision,
+    trainer, precision = checkpointed_trainer(
+        settings,
         deterministic=base.deterministic,
-        callbacks=[best_ckpt, last_ckpt, *(extra if settings.monitor else []), recorder, *callbacks],
+        ckpt_dir=state.checkpoints,
+        root_dir=state.dir,
+        monitor=settings.monitor,
+        mode=settings.mode,
         logger=logger,
-        gradient_clip_val=settings.grad_clip or None,
-        limit_train_batches=settings.limit_train_batches,
-        num_sanity_val_steps=0,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(state.dir),
-        log_every_n_steps=1,
+        recorder=recorder,
+        callbacks=callbacks,
+        precision=settings.precision,
     )
     if state.resume_from is None:
         if settings.hyperparams:

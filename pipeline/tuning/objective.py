@@ -68,14 +68,13 @@ def fit_trial(
 ) -> float:
     """Train ``arch`` with ``params`` (the trial's) on train, validate each epoch; best val macro-F1."""
     import lightning as L
-    import torch
     from lightning.pytorch.callbacks import EarlyStopping
     from optuna_integration import PyTorchLightningPruningCallback
     from torch.utils.data import DataLoader
 
-    from pipeline.train import resolve_precision
     from pipeline.training.data import collate
     from pipeline.training.module import ClassifierModule, balanced_class_weights
+    from pipeline.training.trainer import device_precision
 
     base, tp = params.base, params.train
     tuned_pp = bool(preprocess_keys(trial.params))
@@ -87,12 +86,11 @@ def fit_trial(
     train_loader = DataLoader(ListDataset(train_items), batch_size=tp.batch_size, shuffle=True, collate_fn=collate)
     val_loader = DataLoader(ListDataset(val_items), batch_size=64, shuffle=False, collate_fn=collate)
     curve: list[float] = []
-    cuda = tp.accelerator != "cpu" and torch.cuda.is_available()
     trainer = L.Trainer(
         max_epochs=tp.max_epochs,
         accelerator=tp.accelerator,
         devices=1,
-        precision=resolve_precision(tp.precision, cuda, cuda and torch.cuda.is_bf16_supported()),
+        precision=device_precision(tp.accelerator, tp.precision),
         deterministic=base.deterministic,
         callbacks=[
             *_callbacks(run, curve),
