@@ -11,6 +11,9 @@
   all-padding baseline to the document, for the predicted class, summed over embedding dimensions
   (recurrent and CNN networks). Positive scores push towards the prediction; they add up to the
   logit difference between the document and the baseline (``delta`` says how far off that is).
+  ``nbow`` is linear in its mean vector, so its integrated gradients are exact and need no steps: a
+  token's score is its word row plus half of each bigram row it is part of, divided by the row count,
+  times the class's head row; they add up to the logit minus the head's bias (the zero document).
 
 The result is ``{"tokens", "scores", "method", "predicted", "probabilities"}`` (plus ``delta`` for
 integrated gradients) and is what :meth:`pipeline.predict.NetworkPredictor.explain` returns.
@@ -25,6 +28,7 @@ import torch
 from pipeline.models.networks import (
     CNNEncoder,
     EncoderDecoderNet,
+    NgramBagEncoder,
     RecurrentEncoder,
     TransformerEncoderNet,
     _mask,
@@ -127,6 +131,24 @@ def integrated_gradients(
     return attributions.sum(-1)[0], float(delta.abs().max())
 
 
+def ngram_bag_attributions(
+    net: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, target: int
+) -> tuple[torch.Tensor, float]:
+    """Exact integrated gradients of the linear ``nbow`` from the zero document vector (one document)."""
+    enc, w = net.encoder, net.head.weight[target]
+    n = int(lengths[0])
+    x = ids[0, :n]
+    count = max(2 * n - 1, 1)
+    with torch.no_grad():
+        scores = enc.embedding(x) @ w / count
+        if n > 1:
+            pairs = enc.bigrams((x[:-1] * enc.PRIME + x[1:]) % enc.buckets) @ w / count
+            scores[:-1] += pairs / 2
+            scores[1:] += pairs / 2
+        logit = net(ids[:, :n], lengths[:1])[0, target] - net.head.bias[target]
+    return scores, float((scores.sum() - logit).abs())
+
+
 def explain_network(
     net: torch.nn.Module, ids: list[int], tokens: list[str], method: str = "auto", steps: int = 32
 ) -> dict[str, Any]:
@@ -152,6 +174,8 @@ def explain_network(
             raise ValueError(f"attention_rollout needs a transformer encoder, not {type(net.encoder).__name__}")
         with torch.no_grad():
             scores = attention_rollout(self_attention_maps(net.encoder, x, n)[0], len(ids))
+    elif isinstance(net.encoder, NgramBagEncoder):
+        scores, out["delta"] = ngram_bag_attributions(net, x, n, predicted)
     else:
         if not isinstance(net.encoder, RecurrentEncoder | CNNEncoder | EncoderDecoderNet | TransformerEncoderNet):
             raise ValueError(f"integrated gradients: unsupported encoder {type(net.encoder).__name__}")

@@ -28,6 +28,7 @@ IDS = [5, 9, 2, 7, 11, 3, 14]
         ("lstm", "mean", "integrated_gradients"),
         ("bigru", "attention", "attention"),
         ("cnn", "mean", "integrated_gradients"),
+        ("nbow", "mean", "integrated_gradients"),
         ("encdec", "mean", "attention"),
         ("transformer", "mean", "attention_rollout"),
         ("transformer", "attention", "attention"),
@@ -77,6 +78,21 @@ def test_integrated_gradients_add_up_to_the_logit_difference(arch):
         diff = model(ids, n)[0, out["predicted"]] - model(torch.zeros_like(ids), n)[0, out["predicted"]]
     assert sum(out["scores"]) == pytest.approx(float(diff), abs=0.02 + 0.02 * abs(float(diff)))
     assert out["delta"] < 0.05
+
+
+def test_nbow_attributions_are_exact_and_follow_the_rows():
+    model = net("nbow")
+    ids, n = torch.tensor([IDS]), torch.tensor([len(IDS)])
+    out = explain_network(model, IDS, TOKENS)
+    target = out["predicted"]
+    with torch.no_grad():
+        logit = model(ids, n)[0, target] - model.head.bias[target]
+    assert sum(out["scores"]) == pytest.approx(float(logit), abs=1e-5) and out["delta"] < 1e-5
+    # a word row pointing along the class's head row makes that token the strongest evidence
+    with torch.no_grad():
+        model.encoder.embedding.weight[IDS[3]] = 5 * model.head.weight[target]
+    scores = explain_network(model, IDS, TOKENS)["scores"]
+    assert max(range(len(IDS)), key=scores.__getitem__) == 3
 
 
 def test_predictor_explain_and_bad_method():

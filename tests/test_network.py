@@ -47,6 +47,14 @@ def test_cnn_has_one_convolution_per_kernel_size():
     assert net.encoder.output_dim == 12
 
 
+def test_nbow_rows_start_small_and_padding_is_zero():
+    torch.manual_seed(0)
+    enc = build_network("nbow", 2000, 2, TrainParams(embedding_dim=32, ngram_buckets=5000)).encoder
+    for table in (enc.embedding, enc.bigrams):
+        assert 0.015 < table.weight[1:].std().item() < 0.025
+    assert enc.embedding.weight[0].abs().sum().item() == 0.0
+
+
 def test_transformer_uses_the_declared_sizes():
     tp = TrainParams(embedding_dim=16, transformer_layers=3, transformer_heads=4, transformer_ff_dim=24)
     enc = build_network("transformer", 20, 2, tp).encoder

