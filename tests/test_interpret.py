@@ -7,6 +7,7 @@ import torch
 from pipeline.config import TrainParams
 from pipeline.interpret import default_method, explain_network, self_attention_maps
 from pipeline.models.networks import _mask, build_network
+from pipeline.models.registry import ARCHITECTURES, is_neural
 from pipeline.predict import NetworkPredictor
 from pipeline.text.vocab import Vocab
 
@@ -44,6 +45,14 @@ def test_every_family_explains_each_token(arch, pooling, method):
     assert out["predicted"] == int(probs.argmax())
     if method != "integrated_gradients":  # a distribution over the tokens
         assert sum(out["scores"]) == pytest.approx(1.0, abs=1e-4) and min(out["scores"]) >= 0
+
+
+@pytest.mark.parametrize("arch", sorted(a for a in ARCHITECTURES if is_neural(a)))
+def test_every_registered_network_explains_with_its_default_method(arch):
+    # the evaluate stage explains a few test documents of every trained architecture
+    out = explain_network(net(arch), IDS, TOKENS)
+    assert out["tokens"] == TOKENS and len(out["scores"]) == len(TOKENS)
+    assert all(s == s for s in out["scores"])  # no NaN
 
 
 def test_attention_pooling_weights_are_the_ones_the_encoder_uses():
