@@ -335,11 +335,13 @@ class TrainParams(Section):
     transformer_ff_dim: int = Field(64, ge=1, description="transformer: feed-forward width (dim_feedforward).")
     transformer_dropout: float = Field(0.1, ge=0, lt=1, description="transformer: dropout inside encoder layers.")
     cnn_kernel_sizes: list[int] = Field(
-        default_factory=lambda: [2, 3, 4], description="cnn: one convolution per kernel size (tokens)."
+        default_factory=lambda: [2, 3, 4], description="cnn, cnn_bag: one convolution per kernel size (tokens)."
     )
-    cnn_filters: int = Field(32, ge=1, description="cnn: filters per kernel size.")
+    cnn_filters: int = Field(32, ge=1, description="cnn, cnn_bag: filters per kernel size.")
     ngram_buckets: int = Field(
-        50_000, ge=1, description="nbow: hash buckets for word-bigram embeddings (rows of the bigram table)."
+        50_000,
+        ge=2,
+        description="nbow, cnn_bag: rows of the hashed word-bigram table (row 0 is padding's, always zero).",
     )
     max_length: int = Field(200, ge=1, description="Tokens kept per document (the rest is cut).")
     grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip (0 = off).")

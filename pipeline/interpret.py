@@ -9,11 +9,11 @@
   score is the attention the pooled positions pay to it. They sum to 1.
 - ``integrated_gradients``: captum ``LayerIntegratedGradients`` on the embedding layer, from an
   all-padding baseline to the document, for the predicted class, summed over embedding dimensions
-  (recurrent and CNN networks). Positive scores push towards the prediction; they add up to the
+  (recurrent, CNN and bag networks). Positive scores push towards the prediction; they add up to the
   logit difference between the document and the baseline (``delta`` says how far off that is).
-  ``nbow`` is linear in its mean vector, so its integrated gradients are exact and need no steps: a
-  token's score is its word row plus half of each bigram row it is part of, divided by the row count,
-  times the class's head row; they add up to the logit minus the head's bias (the zero document).
+  ``nbow`` and ``cnn_bag`` integrate over the word and the bigram tables together (a bigram's share
+  goes half to each of its tokens); padding's rows are zero in both, so the baseline is the empty
+  document. ``nbow`` is linear in its rows, so its scores add up exactly to the logit minus the bias.
 
 The result is ``{"tokens", "scores", "method", "predicted", "probabilities"}`` (plus ``delta`` for
 integrated gradients) and is what :meth:`pipeline.predict.NetworkPredictor.explain` returns.
@@ -21,11 +21,13 @@ integrated gradients) and is what :meth:`pipeline.predict.NetworkPredictor.expla
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 
 from pipeline.models.networks import (
+    CNNBagEncoder,
     CNNEncoder,
     EncoderDecoderNet,
     NgramBagEncoder,
@@ -35,6 +37,7 @@ from pipeline.models.networks import (
 )
 
 METHODS = ("auto", "attention", "attention_rollout", "integrated_gradients")
+INTEGRABLE = (RecurrentEncoder, CNNEncoder, EncoderDecoderNet, TransformerEncoderNet, NgramBagEncoder, CNNBagEncoder)
 
 
 def default_method(net: torch.nn.Module) -> str:
@@ -109,16 +112,22 @@ def attention_rollout(maps: list[torch.Tensor], length: int) -> torch.Tensor:
 def integrated_gradients(
     net: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, target: int, steps: int = 32
 ) -> tuple[torch.Tensor, float]:
-    """Per-token attributions (summed over the embedding) for class ``target`` and the convergence delta."""
+    """Per-token attributions (summed over the embedding) for class ``target`` and the convergence delta.
+
+    Networks with a hashed bigram table (``nbow``, ``cnn_bag``) are integrated over both tables at once;
+    a bigram's attribution goes half to each of its two tokens."""
     from captum.attr import LayerIntegratedGradients
 
     enc = net.encoder
     embedding = enc.encoder.embedding if isinstance(enc, EncoderDecoderNet) else enc.embedding
+    bigrams = getattr(enc, "bigrams", None)
 
     def forward(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         return net(x, n)
 
-    lig = LayerIntegratedGradients(forward, embedding)
+    with warnings.catch_warnings():  # the bigram table reads the ids, not the word table's output
+        warnings.filterwarnings("ignore", message="Multiple layers provided")
+        lig = LayerIntegratedGradients(forward, [embedding, bigrams] if bigrams is not None else embedding)
     with torch.backends.cudnn.flags(enabled=False):  # RNN backward needs train mode under cuDNN
         attributions, delta = lig.attribute(
             ids,
@@ -128,25 +137,13 @@ def integrated_gradients(
             n_steps=steps,
             return_convergence_delta=True,
         )
-    return attributions.sum(-1)[0], float(delta.abs().max())
-
-
-def ngram_bag_attributions(
-    net: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor, target: int
-) -> tuple[torch.Tensor, float]:
-    """Exact integrated gradients of the linear ``nbow`` from the zero document vector (one document)."""
-    enc, w = net.encoder, net.head.weight[target]
-    n = int(lengths[0])
-    x = ids[0, :n]
-    count = max(2 * n - 1, 1)
-    with torch.no_grad():
-        scores = enc.embedding(x) @ w / count
-        if n > 1:
-            pairs = enc.bigrams((x[:-1] * enc.PRIME + x[1:]) % enc.buckets) @ w / count
-            scores[:-1] += pairs / 2
-            scores[1:] += pairs / 2
-        logit = net(ids[:, :n], lengths[:1])[0, target] - net.head.bias[target]
-    return scores, float((scores.sum() - logit).abs())
+    if bigrams is None:
+        return attributions.sum(-1)[0], float(delta.abs().max())
+    words, pairs = (a.sum(-1)[0].detach() for a in attributions)
+    scores = words.clone()
+    scores[:-1] += pairs / 2
+    scores[1:] += pairs / 2
+    return scores, float(delta.abs().max())
 
 
 def explain_network(
@@ -174,10 +171,8 @@ def explain_network(
             raise ValueError(f"attention_rollout needs a transformer encoder, not {type(net.encoder).__name__}")
         with torch.no_grad():
             scores = attention_rollout(self_attention_maps(net.encoder, x, n)[0], len(ids))
-    elif isinstance(net.encoder, NgramBagEncoder):
-        scores, out["delta"] = ngram_bag_attributions(net, x, n, predicted)
     else:
-        if not isinstance(net.encoder, RecurrentEncoder | CNNEncoder | EncoderDecoderNet | TransformerEncoderNet):
+        if not isinstance(net.encoder, INTEGRABLE):
             raise ValueError(f"integrated gradients: unsupported encoder {type(net.encoder).__name__}")
         scores, out["delta"] = integrated_gradients(net, x, n, predicted, steps)
     out["tokens"] = list(tokens)

@@ -129,6 +129,7 @@ LOADERS: dict[str, Loader] = {
     "cnn": _load_network,
     "encdec": _load_network,
     "ngram_bag": _load_network,
+    "cnn_bag": _load_network,
     "pretrained": _load_pretrained,
 }
 

@@ -78,7 +78,7 @@ def test_transformer_maps_come_from_the_same_computation_as_the_encoder():
     assert float(maps[-1][0, :, len(IDS) :].abs().max()) == 0.0
 
 
-@pytest.mark.parametrize("arch", ["lstm", "cnn", "encdec"])
+@pytest.mark.parametrize("arch", ["lstm", "cnn", "encdec", "nbow", "cnn_bag"])
 def test_integrated_gradients_add_up_to_the_logit_difference(arch):
     model = net(arch)
     out = explain_network(model, IDS, TOKENS, method="integrated_gradients", steps=64)

@@ -55,6 +55,30 @@ def test_nbow_rows_start_small_and_padding_is_zero():
     assert enc.embedding.weight[0].abs().sum().item() == 0.0
 
 
+def test_cnn_bag_joins_both_halves_over_one_word_table():
+    from pipeline.training.module import ClassifierModule
+
+    tp = TrainParams(embedding_dim=8, cnn_kernel_sizes=[2, 3], cnn_filters=4, ngram_buckets=100)
+    module = ClassifierModule("cnn_bag", 30, 2, tp.model_dump())
+    enc = module.net.encoder
+    assert enc.output_dim == 2 * 4 + 8 and enc.bag.embedding is enc.cnn.embedding
+    ids, lengths = torch.tensor([[5, 6, 7, 8]]), torch.tensor([4])
+    with torch.no_grad():
+        expected = torch.cat([enc.cnn(ids, lengths), enc.bag(ids, lengths)], dim=-1)
+    torch.testing.assert_close(enc(ids, lengths), expected)
+    vectors = torch.randn(30, 8)
+    module.set_embeddings(vectors)  # pretrained vectors reach the convolutions and the bag alike
+    torch.testing.assert_close(enc.bag.embedding.weight, vectors)
+    torch.testing.assert_close(enc.cnn.embedding.weight, vectors)
+
+
+def test_bag_bigram_rows_skip_padding():
+    enc = build_network("nbow", 50, 2, TrainParams(embedding_dim=4, ngram_buckets=7)).encoder
+    rows = enc.bigram_ids(torch.tensor([[3, 4, 9, 0, 0]]))[0].tolist()
+    assert all(1 <= r < 7 for r in rows[:2]) and rows[2:] == [0, 0]
+    assert enc.bigrams.weight[0].abs().sum().item() == 0.0
+
+
 def test_transformer_uses_the_declared_sizes():
     tp = TrainParams(embedding_dim=16, transformer_layers=3, transformer_heads=4, transformer_ff_dim=24)
     enc = build_network("transformer", 20, 2, tp).encoder

@@ -157,8 +157,12 @@ class CNNEncoder(nn.Module):
         self.output_dim = filters * len(kernel_sizes)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.embedding(ids), ids, lengths)
+
+    def pool(self, embedded: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The pooled feature maps of already embedded tokens, (batch, time, dim)."""
         mask = _mask(ids, lengths)
-        x = (self.embedding(ids) * mask.unsqueeze(-1)).transpose(1, 2)  # (batch, dim, time)
+        x = (embedded * mask.unsqueeze(-1)).transpose(1, 2)  # (batch, dim, time)
         pooled = []
         for k, conv in zip(self.kernel_sizes, self.convs, strict=True):
             out = torch.relu(conv(x))  # (batch, filters, time + k - 1)
@@ -170,12 +174,13 @@ class CNNEncoder(nn.Module):
 class NgramBagEncoder(nn.Module):
     """fastText's classifier (Joulin et al., 2017): the mean of word and hashed word-bigram embeddings.
 
-    Bigram ids are hashed from consecutive word ids into ``buckets`` rows, inside the network, so the
-    data pipeline stays the same; only pairs of real tokens count, so padding never changes the vector.
-    Rows start small, N(0, ``INIT_STD``), not ``nn.Embedding``'s N(0, 1): a document vector is a mean of
-    ~100 rows, and with unit-variance rows the rare bigrams' noise swamps the words at the start (RES
-    seed 1: test macro-F1 0.838 -> 0.850 random init, 0.858 -> 0.866 with fastText word vectors, which
-    replace the word rows and keep their own scale).
+    Bigram ids are hashed from consecutive word ids into rows 1..``buckets``-1, inside the network, so
+    the data pipeline stays the same; a pair with padding (id 0) gets row 0, which stays zero, so
+    padding never changes the vector and an all-padding document is the zero vector (the baseline of
+    integrated gradients). Rows start small, N(0, ``INIT_STD``), not ``nn.Embedding``'s N(0, 1): a
+    document vector is a mean of ~100 rows, and with unit-variance rows the rare bigrams' noise swamps
+    the words at the start (RES seed 1: test macro-F1 0.838 -> 0.850 random init, 0.858 -> 0.866 with
+    fastText word vectors, which replace the word rows and keep their own scale).
     """
 
     PRIME = 1_000_003
@@ -184,22 +189,64 @@ class NgramBagEncoder(nn.Module):
     def __init__(self, vocab_size: int, embedding_dim: int, buckets: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-        self.bigrams = nn.Embedding(buckets, embedding_dim)
+        self.bigrams = nn.Embedding(buckets, embedding_dim, padding_idx=0)
         with torch.no_grad():
             for table in (self.embedding, self.bigrams):
                 table.weight.normal_(0.0, self.INIT_STD)
-            self.embedding.weight[0].zero_()
+                table.weight[0].zero_()
         self.buckets = buckets
         self.output_dim = embedding_dim
 
+    def bigram_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """(batch, time - 1) row ids of consecutive pairs; 0 where either token is padding."""
+        left, right = ids[:, :-1], ids[:, 1:]
+        hashed = 1 + (left * self.PRIME + right) % (self.buckets - 1)
+        return torch.where((left > 0) & (right > 0), hashed, torch.zeros_like(hashed))
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.average(self.embedding(ids), self.bigrams(self.bigram_ids(ids)), ids, lengths)
+
+    def average(
+        self, words: torch.Tensor, pairs: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """The mean of embedded words (batch, time, dim) and bigrams (batch, time - 1, dim)."""
         mask = _mask(ids, lengths)
-        words = (self.embedding(ids) * mask.unsqueeze(-1)).sum(1)
-        pair_mask = (mask[:, 1:] & mask[:, :-1]).unsqueeze(-1)
-        pair_ids = (ids[:, :-1] * self.PRIME + ids[:, 1:]) % self.buckets
-        pairs = (self.bigrams(pair_ids) * pair_mask).sum(1)
-        count = (lengths.to(ids.device) * 2 - 1).clamp(min=1).to(words.dtype)[:, None]
-        return (words + pairs) / count
+        total = (words * mask.unsqueeze(-1)).sum(1)
+        total = total + (pairs * (mask[:, 1:] & mask[:, :-1]).unsqueeze(-1)).sum(1)
+        count = (lengths.to(ids.device) * 2 - 1).clamp(min=1).to(total.dtype)[:, None]
+        return total / count
+
+
+class CNNBagEncoder(nn.Module):
+    """Wide and deep (Cheng et al., 2016): the CNN's max-pooled n-gram detectors (deep) next to the
+    ``nbow`` mean of word and hashed word-bigram rows (wide, linear), over one shared word embedding.
+
+    The wide half keeps every word's and bigram's evidence, as TF-IDF + logistic regression does; the
+    deep half adds what the convolutions learn over pretrained vectors.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int, kernel_sizes: list[int], filters: int, buckets: int):
+        super().__init__()
+        self.cnn = CNNEncoder(vocab_size, embedding_dim, kernel_sizes, filters)
+        self.bag = NgramBagEncoder(vocab_size, embedding_dim, buckets)
+        self.bag.embedding = self.cnn.embedding  # one word table: pretrained vectors fill it once
+        self.output_dim = self.cnn.output_dim + embedding_dim
+
+    @property
+    def embedding(self) -> nn.Embedding:
+        return self.cnn.embedding
+
+    @property
+    def bigrams(self) -> nn.Embedding:
+        return self.bag.bigrams
+
+    def bigram_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.bag.bigram_ids(ids)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        words = self.embedding(ids)  # embedded once, so attributions see every use of a word row
+        pairs = self.bigrams(self.bigram_ids(ids))
+        return torch.cat([self.cnn.pool(words, ids, lengths), self.bag.average(words, pairs, ids, lengths)], dim=-1)
 
 
 class EncoderDecoderNet(nn.Module):
@@ -273,6 +320,8 @@ def build_network(arch: str, vocab_size: int, num_classes: int, tp: TrainParams)
         encoder = CNNEncoder(vocab_size, tp.embedding_dim, tp.cnn_kernel_sizes, tp.cnn_filters)
     elif spec.family == "ngram_bag":
         encoder = NgramBagEncoder(vocab_size, tp.embedding_dim, tp.ngram_buckets)
+    elif spec.family == "cnn_bag":
+        encoder = CNNBagEncoder(vocab_size, tp.embedding_dim, tp.cnn_kernel_sizes, tp.cnn_filters, tp.ngram_buckets)
     elif spec.family == "encdec":
         encoder = EncoderDecoderNet(
             vocab_size,

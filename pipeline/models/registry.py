@@ -53,6 +53,11 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         family="ngram_bag",
         description="fastText-style classifier: mean of word and hashed word-bigram embeddings, linear head",
     ),
+    "cnn_bag": ArchSpec(
+        family="cnn_bag",
+        description="Wide and deep: the cnn's pooled features next to nbow's mean of word and hashed bigram "
+        "embeddings, one shared word embedding",
+    ),
     "encdec": ArchSpec(
         family="encdec",
         description="Encoder-decoder classifier: BiGRU encoder, attention-pooled context, MLP decoder head",
@@ -74,7 +79,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     ),
 }
 
-NEURAL_FAMILIES = ("recurrent", "transformer", "cnn", "encdec", "ngram_bag")
+NEURAL_FAMILIES = ("recurrent", "transformer", "cnn", "encdec", "ngram_bag", "cnn_bag")
 
 
 def is_neural(arch: str) -> bool:
