@@ -108,21 +108,22 @@ def curves_chart(curves: dict[str, list[dict[str, Any]]]) -> bytes | None:
     return _png(fig)
 
 
-def _grid(n: int, per_row: int = 4) -> tuple[int, int]:
+def _panels(n: int, width: float, height: float, per_row: int = 4) -> tuple[Any, list[Any]]:
+    """A figure with ``n`` panels, ``per_row`` to a row (the unused cells blanked); its first ``n`` axes."""
     cols = min(per_row, n)
-    return (n + cols - 1) // cols, cols
+    rows = (n + cols - 1) // cols
+    fig, axes = _plt().subplots(rows, cols, figsize=(width * cols, height * rows), dpi=100, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
 
 
 def confusion_chart(evals: dict[str, dict[str, Any]]) -> bytes | None:
     """One confusion-matrix heat map per architecture (rows = true class), counts written in."""
     if not evals:
         return None
-    plt = _plt()
-    rows, cols = _grid(len(evals))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.3 * rows), dpi=100, squeeze=False)
-    for ax in axes.flat[len(evals) :]:
-        ax.axis("off")
-    for ax, (arch, ev) in zip(axes.flat, evals.items(), strict=False):
+    fig, axes = _panels(len(evals), 3.6, 3.3)
+    for ax, (arch, ev) in zip(axes, evals.items(), strict=True):
         cm = ev["confusion_matrix"]
         labels = [ar(lab) for lab in ev["labels"]]
         top = max(max(r) for r in cm) or 1
@@ -144,12 +145,8 @@ def pr_chart(evals: dict[str, dict[str, Any]]) -> bytes | None:
     evals = {a: e for a, e in evals.items() if e.get("pr_curves")}
     if not evals:
         return None
-    plt = _plt()
-    rows, cols = _grid(len(evals))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), dpi=100, squeeze=False)
-    for ax in axes.flat[len(evals) :]:
-        ax.axis("off")
-    for ax, (arch, ev) in zip(axes.flat, evals.items(), strict=False):
+    fig, axes = _panels(len(evals), 3.6, 3.2)
+    for ax, (arch, ev) in zip(axes, evals.items(), strict=True):
         for k, (label, c) in enumerate(ev["pr_curves"].items()):
             if c["recall"]:
                 ap = c["average_precision"]

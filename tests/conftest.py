@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +74,35 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     write_params(tmp_path / "params.yaml")
     return tmp_path
+
+
+@contextmanager
+def preprocessed_project(root: Path, overrides: dict, documents: int) -> Iterator[Any]:
+    """For module-scoped fixtures: run inside ``root`` (no inherited MLflow URI) with ``params.yaml`` from
+    ``overrides`` and ``documents`` synthetic raw documents, preprocessed; yields the params."""
+    from pipeline.config import load_params
+    from pipeline.preprocess import preprocess
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        write_params(root / "params.yaml", overrides)
+        write_raw(root, make_raw_docs(documents))
+        params = load_params()
+        preprocess(params)
+        yield params
+
+
+def interrupt_at_epoch(epoch: int) -> Any:
+    """A Lightning callback that kills a training (``RuntimeError("killed")``) as ``epoch`` starts."""
+    import lightning as L
+
+    class Interrupt(L.Callback):
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            if trainer.current_epoch == epoch:
+                raise RuntimeError("killed")
+
+    return Interrupt()
 
 
 def write_raw(workdir: Path, docs: list[dict]) -> Path:

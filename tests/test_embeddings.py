@@ -7,14 +7,13 @@ import pytest
 import torch
 
 from pipeline import embeddings
-from pipeline.config import ParamsError, load_params, parse_params
+from pipeline.config import ParamsError, parse_params
 from pipeline.jsonl import DataError
-from pipeline.preprocess import preprocess
 from pipeline.split import split_tokens
 from pipeline.text.vocab import Vocab
 from pipeline.train import train
 from pipeline.training.module import ClassifierModule
-from tests.conftest import make_raw_docs, write_params, write_raw
+from tests.conftest import preprocessed_project
 
 OVERRIDES = {
     "train.architectures": ["lstm"],
@@ -31,13 +30,7 @@ OVERRIDES = {
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("emb")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        write_params(root / "params.yaml", OVERRIDES)
-        write_raw(root, make_raw_docs(66))
-        params = load_params()
-        preprocess(params)
+    with preprocessed_project(root, OVERRIDES, 66) as params:
         yield root, params
 
 

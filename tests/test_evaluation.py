@@ -6,12 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.config import load_params
 from pipeline.evaluate import choose_documents, confident_errors, evaluate
-from pipeline.preprocess import preprocess
 from pipeline.register import register
 from pipeline.train import train
-from tests.conftest import make_raw_docs, write_params, write_raw
+from tests.conftest import preprocessed_project
 
 ARCHS = ["lstm", "gru", "tfidf_linear"]
 OVERRIDES = {
@@ -33,13 +31,7 @@ OVERRIDES = {
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluation")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        write_params(root / "params.yaml", OVERRIDES)
-        write_raw(root, make_raw_docs(132))
-        params = load_params()
-        preprocess(params)
+    with preprocessed_project(root, OVERRIDES, 132) as params:
         for arch in ARCHS:
             seeded = params
             if arch == "gru":  # the primary model (seed 42) and one more seed in models/gru/seeds/7/

@@ -5,15 +5,13 @@ import math
 
 import pytest
 
-from pipeline.config import load_params
 from pipeline.evaluate import evaluate
 from pipeline.generate import generate
 from pipeline.generation.store import load_lm
 from pipeline.lm_tokenizer import build_tokenizer
-from pipeline.preprocess import preprocess
 from pipeline.train import train
 from pipeline.train_lm import train_lm
-from tests.conftest import make_raw_docs, write_params, write_raw
+from tests.conftest import preprocessed_project
 from tests.test_generation_training import TINY
 
 pytestmark = pytest.mark.slow
@@ -33,13 +31,7 @@ OVERRIDES = {
 @pytest.fixture(scope="module")
 def stages(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen-e2e")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        write_params(root / "params.yaml", OVERRIDES)
-        write_raw(root, make_raw_docs(90))
-        params = load_params()
-        preprocess(params)
+    with preprocessed_project(root, OVERRIDES, 90) as params:
         train(params, "tfidf_linear")
         evaluate(params)
         build_tokenizer(params)

@@ -13,7 +13,7 @@ from pipeline.generation.store import load_lm
 from pipeline.lm_tokenizer import build_tokenizer
 from pipeline.split import read_split
 from pipeline.train_lm import train_lm
-from tests.conftest import REPO, write_params
+from tests.conftest import REPO, interrupt_at_epoch, write_params
 from tests.gen_helpers import write_processed
 
 TINY = {
@@ -47,19 +47,12 @@ def project(tmp_path_factory):
 
 @pytest.mark.slow
 def test_interrupted_training_resumes_from_last_checkpoint(project):
-    import lightning as L
-
     root, params = project
-
-    class Interrupt(L.Callback):
-        def on_train_epoch_start(self, trainer, pl_module):
-            if trainer.current_epoch == 1:
-                raise RuntimeError("killed")
 
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         with pytest.raises(RuntimeError, match="killed"):
-            train_lm(params, "lstm_lm", callbacks=[Interrupt()])
+            train_lm(params, "lstm_lm", callbacks=[interrupt_at_epoch(1)])
         state = root / "data" / "lm-state" / "lstm_lm"
         assert (state / "checkpoints" / "last.ckpt").is_file()
         first_run = json.loads((state / "state.json").read_text())["mlflow_run_id"]
@@ -80,7 +73,7 @@ def test_interrupted_training_resumes_from_last_checkpoint(project):
 
         # other params: the state is discarded, training starts afresh
         with pytest.raises(RuntimeError, match="killed"):
-            train_lm(params, "lstm_lm", callbacks=[Interrupt()])
+            train_lm(params, "lstm_lm", callbacks=[interrupt_at_epoch(1)])
         other = params.model_copy(
             update={
                 "generate": params.generate.model_copy(

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.config import ParamsError, load_params, parse_params
+from pipeline.config import ParamsError, parse_params
 from pipeline.jsonl import DataError
-from tests.conftest import make_raw_docs, write_params, write_raw
+from tests.conftest import interrupt_at_epoch, preprocessed_project
 
 TINY = {
     "preprocess.min_token_freq": 1,
@@ -43,16 +43,9 @@ RECORD_KEYS = {
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    from pipeline.preprocess import preprocess
 
     root = tmp_path_factory.mktemp("pretrained")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        write_params(root / "params.yaml", TINY)
-        write_raw(root, make_raw_docs(DOCS))
-        params = load_params()
-        preprocess(params)
+    with preprocessed_project(root, TINY, DOCS) as params:
         yield root, params
 
 
@@ -268,23 +261,16 @@ def test_finetune_from_our_pretrained_model_learns_then_evaluate_and_report(proj
 
 
 def test_interrupted_finetuning_resumes_from_last_checkpoint(project, pretrained):
-    import lightning as L
-
     from pipeline.finetune import finetune
 
     root, params = project
     ft = params.finetune.model_copy(update={"max_epochs": 3, "patience": 3})
     p = params.model_copy(update={"finetune": ft})
 
-    class Interrupt(L.Callback):
-        def on_train_epoch_start(self, trainer, pl_module):
-            if trainer.current_epoch == 1:
-                raise RuntimeError("killed")
-
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         with pytest.raises(RuntimeError, match="killed"):
-            finetune(p, "bert", callbacks=[Interrupt()])
+            finetune(p, "bert", callbacks=[interrupt_at_epoch(1)])
         state = root / "data" / "finetune-state" / "bert"
         first_run = json.loads((state / "state.json").read_text())["mlflow_run_id"]
         rec = finetune(p, "bert")
@@ -330,8 +316,6 @@ def test_pretrain_stage_is_skipped_when_no_finetuning_needs_it():
 
 
 def test_interrupted_pretraining_resumes_with_its_tokenizer(project, tmp_path):
-    import lightning as L
-
     from pipeline.pretrain import pretrain
 
     root, params = project
@@ -340,15 +324,10 @@ def test_interrupted_pretraining_resumes_with_its_tokenizer(project, tmp_path):
     )
     p = params.model_copy(update={"pretrain": pp})
 
-    class Interrupt(L.Callback):
-        def on_train_epoch_start(self, trainer, pl_module):
-            if trainer.current_epoch == 1:
-                raise RuntimeError("killed")
-
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         with pytest.raises(RuntimeError, match="killed"):
-            pretrain(p, callbacks=[Interrupt()])
+            pretrain(p, callbacks=[interrupt_at_epoch(1)])
         state = tmp_path / "state" / "bert"
         vocab = json.loads((state / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
         rec = pretrain(p)

@@ -10,7 +10,7 @@ from pipeline.evaluate import classification_metrics, evaluate
 from pipeline.preprocess import preprocess
 from pipeline.report import report
 from pipeline.train import train
-from tests.conftest import make_raw_docs, write_params, write_raw
+from tests.conftest import make_raw_docs, preprocessed_project, write_params, write_raw
 
 OVERRIDES = {
     "train.architectures": ["lstm", "gru"],
@@ -27,13 +27,7 @@ OVERRIDES = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        write_params(root / "params.yaml", OVERRIDES)
-        write_raw(root, make_raw_docs(132))
-        params = load_params()
-        preprocess(params)
+    with preprocessed_project(root, OVERRIDES, 132) as params:
         records = {arch: train(params, arch) for arch in ("lstm", "gru")}
         headline = evaluate(params)
         report(params)

@@ -17,7 +17,7 @@ import yaml
 
 from pipeline.config import ParamsError, load_params, parse_params
 from pipeline.jsonl import read_json
-from tests.conftest import REPO, make_raw_docs, write_params, write_raw
+from tests.conftest import REPO, preprocessed_project, write_params
 
 OVERRIDES = {
     "train.architectures": ["lstm", "gru"],
@@ -43,15 +43,8 @@ OVERRIDES = {
 def processed(tmp_path_factory) -> Path:
     """Preprocessed synthetic data (90 documents), made once and copied into each test's project."""
     root = tmp_path_factory.mktemp("tune-data")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        write_params(root / "params.yaml", OVERRIDES)
-        write_raw(root, make_raw_docs(90))
-        from pipeline.preprocess import preprocess
-
-        preprocess(load_params())
-    return root / "data" / "processed"
+    with preprocessed_project(root, OVERRIDES, 90):
+        return root / "data" / "processed"
 
 
 def make_project(workdir: Path, processed: Path, overrides: dict | None = None, with_test: bool = True) -> None:

@@ -5,14 +5,12 @@ import math
 
 import pytest
 
-from pipeline.config import load_params
 from pipeline.evaluate import evaluate
-from pipeline.preprocess import preprocess
 from pipeline.report import report
 from pipeline.train import train
 from pipeline.training.module import balanced_class_weights, schedule_factor
 from pipeline.training.trainer import resolve_precision
-from tests.conftest import make_raw_docs, write_params, write_raw
+from tests.conftest import interrupt_at_epoch, preprocessed_project
 
 OVERRIDES = {
     "train.max_epochs": 6,
@@ -31,13 +29,7 @@ ZOO = ["transformer", "cnn", "encdec", "tfidf_linear"]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("zoo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        write_params(root / "params.yaml", {**OVERRIDES, "train.architectures": ZOO})
-        write_raw(root, make_raw_docs(132))
-        params = load_params()
-        preprocess(params)
+    with preprocessed_project(root, {**OVERRIDES, "train.architectures": ZOO}, 132) as params:
         yield root, params
 
 
@@ -186,21 +178,14 @@ def test_precision_is_mixed_only_on_gpu():
 
 
 def test_interrupted_training_resumes_from_last_checkpoint(project):
-    import lightning as L
-
     root, params = project
     tp = params.train.model_copy(update={"max_epochs": 4, "patience": 10})
     p = params.model_copy(update={"train": tp})
 
-    class Interrupt(L.Callback):
-        def on_train_epoch_start(self, trainer, pl_module):
-            if trainer.current_epoch == 2:
-                raise RuntimeError("killed")
-
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         with pytest.raises(RuntimeError, match="killed"):
-            train(p, "gru", callbacks=[Interrupt()])
+            train(p, "gru", callbacks=[interrupt_at_epoch(2)])
         state = root / "data" / "train-state" / "gru"
         assert (state / "checkpoints" / "last.ckpt").is_file()
         first_run = json.loads((state / "state.json").read_text())["mlflow_run_id"]
@@ -213,7 +198,7 @@ def test_interrupted_training_resumes_from_last_checkpoint(project):
 
         # other params: the state of an interrupted training is discarded, not resumed
         with pytest.raises(RuntimeError, match="killed"):
-            train(p, "gru", callbacks=[Interrupt()])
+            train(p, "gru", callbacks=[interrupt_at_epoch(2)])
         other = p.model_copy(update={"train": tp.model_copy(update={"lr": 0.02})})
         again = train(other, "gru")
         assert again["resumed_at_epoch"] is None and again["epochs_run"] == 4

@@ -53,6 +53,18 @@ class FitResult:
     best: Path
     last: Path
 
+    def summary(self, model: Any, best_row: dict[str, Any]) -> dict[str, Any]:
+        """The run-record fields every fit shares: size, device, time, epochs, best epoch."""
+        return {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "device": self.device,
+            "precision": self.precision,
+            "train_time_s": round(self.recorder.elapsed_s, 2),
+            "epochs_run": len(self.recorder.curve),
+            "resumed_at_epoch": self.recorder.start_epoch if self.resumed else None,
+            "best_epoch": best_row.get("epoch"),
+        }
+
 
 def fit(
     module: Any,
