@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.snapshot import snapshot_repo
+from tests.snapshot import snapshot_repo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, save, table

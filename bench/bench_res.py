@@ -148,10 +148,10 @@ def write_rows(path: Path, rows: list[tuple[str, str]]) -> None:
 
 def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
     """One BERT pre-trained on all RES text minus the test documents of every setting and seed."""
-    from pipeline.jsonl import write_jsonl
-    from pipeline.preprocess import preprocess
-    from pipeline.pretrain import pretrain
-    from pipeline.split import read_split
+    from pipeline.data.jsonl import write_jsonl
+    from pipeline.data.split import read_split
+    from pipeline.stages.preprocess import preprocess
+    from pipeline.stages.pretrain import pretrain
 
     test_rows: dict[str, dict[str, Any]] = {}
     for _setting, (_split, classes) in SETTINGS.items():
@@ -193,10 +193,10 @@ def merged(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list
 
 
 def tfidf_scores(params: Any) -> tuple[float, float]:
-    from pipeline.baselines import TfidfLinear
-    from pipeline.evaluate import classification_metrics
-    from pipeline.jsonl import read_json
-    from pipeline.split import split_tokens
+    from pipeline.data.jsonl import read_json
+    from pipeline.data.split import split_tokens
+    from pipeline.models.baselines import TfidfLinear
+    from pipeline.stages.evaluate import classification_metrics
 
     (xtr, ytr, _), (xva, yva, _), (xte, yte, _) = (
         split_tokens(params.base.processed_dir, n) for n in ("train", "val", "test")
@@ -217,10 +217,10 @@ def main() -> None:
         return
     logging.disable(logging.WARNING)
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    from pipeline.evaluate import evaluate
-    from pipeline.finetune import finetune
-    from pipeline.preprocess import preprocess
-    from pipeline.train import train
+    from pipeline.stages.evaluate import evaluate
+    from pipeline.stages.finetune import finetune
+    from pipeline.stages.preprocess import preprocess
+    from pipeline.stages.train import train
 
     res = load_res()
     results: list[dict[str, Any]] = []
@@ -228,7 +228,7 @@ def main() -> None:
     pretrain_record: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-res-") as tmp:
         work = Path(tmp)
-        from pipeline.jsonl import write_jsonl
+        from pipeline.data.jsonl import write_jsonl
 
         write_jsonl(work / "corpus" / "res.jsonl", ({"text": text} for text, _ in res))
         if FINETUNED:
@@ -255,7 +255,7 @@ def main() -> None:
                     scores["tfidf_linear"]["acc"].append(acc)
                     scores["tfidf_linear"]["f1"].append(f1)
                     if "embedding_init" in TRAIN_OVERRIDES and params.train.embedding_init != "random":
-                        from pipeline.embeddings import build
+                        from pipeline.stages.embeddings import build
 
                         build(params)
                     for arch in ARCHS:

@@ -4,7 +4,7 @@
    of ``params.yaml``, ``TUNE_BENCH_EPOCHS`` (default 8) epochs per trial, the TPE sampler with the same
    seed, once with the median pruner and once without: the fraction of trials pruned, the wall time of
    each study and the best validation macro-F1 each found.
-2. Workers: ``TUNE_BENCH_WORKER_TRIALS`` (default 12) trials with one ``python -m pipeline.tune lstm
+2. Workers: ``TUNE_BENCH_WORKER_TRIALS`` (default 12) trials with one ``python -m pipeline tune lstm
    --worker`` process, then with two at once, on a shared SQLite study. Each process uses one torch
    thread (``tune.threads: 1``), so two workers use the machine's two cores and one worker one core: a fair
    comparison on this 2-core machine. The search space is narrowed to ``train.lr`` and ``train.dropout``
@@ -67,7 +67,7 @@ def demo_data(proj: Path) -> None:
 def study(proj: Path, name: str, tune: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     """One study in-process; its wall time and report."""
     from pipeline.config import load_params
-    from pipeline.tune import tune as run_tune
+    from pipeline.stages.tune import tune as run_tune
 
     write_params(proj, {"storage": f"sqlite:///{name}.db", **tune})
     started = time.perf_counter()
@@ -92,7 +92,7 @@ def workers(proj: Path, name: str, count: int) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "pipeline.tune", ARCH, "--worker", str(i + 1)],
+            [sys.executable, "-m", "pipeline.stages.tune", ARCH, "--worker", str(i + 1)],
             cwd=proj,
             env=env(),
             stdout=subprocess.DEVNULL,
@@ -107,7 +107,7 @@ def workers(proj: Path, name: str, count: int) -> tuple[float, dict[str, Any]]:
             sys.exit(f"worker failed:\n{err[-3000:]}")
     wall = time.perf_counter() - started
     from pipeline.config import load_params
-    from pipeline.tune import tune as run_tune
+    from pipeline.stages.tune import tune as run_tune
 
     return wall, run_tune(load_params(), ARCH)  # type: ignore[return-value]
 

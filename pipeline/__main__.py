@@ -1,17 +1,39 @@
-"""``python -m pipeline <stage> [args]``: run one stage; ``check`` only validates params.yaml."""
+"""``python -m pipeline <stage> [args]``: run one stage; ``check`` validates params.yaml, ``params`` prints it."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import sys
+from pathlib import Path
 
-STAGES = ("scrape", "preprocess", "tune", "train", "pretrain", "finetune", "evaluate", "register", "report")
-STAGES += ("lm_tokenizer", "train_lm", "generate")  # text generation (issue 5)
+STAGES_DIR = Path(__file__).parent / "stages"
+COMMANDS = {"check": "validate params.yaml and exit"}
+
+
+def stages() -> dict[str, str]:
+    """Every stage module in ``pipeline/stages/`` and the first line of its docstring (read, not imported)."""
+    found = {}
+    for path in sorted(STAGES_DIR.glob("*.py")):
+        if path.stem.startswith("_"):
+            continue
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        found[path.stem] = doc.splitlines()[0] if doc else ""
+    return found
+
+
+def usage() -> str:
+    lines = ["usage: python -m pipeline <command> [args]   (each stage has --help)", "", "stages:"]
+    width = max(map(len, stages()))
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in stages().items()]
+    lines += ["", "other commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in COMMANDS.items()]
+    return "\n".join(lines)
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-        print(f"usage: python -m pipeline {{{','.join(('check', *STAGES))}}} [args]")
+        print(usage())
         raise SystemExit(0 if len(sys.argv) >= 2 else 2)
     name, sys.argv = sys.argv[1], [f"pipeline {sys.argv[1]}", *sys.argv[2:]]
     from pipeline import cli
@@ -25,10 +47,11 @@ def main() -> None:
 
         cli.run(check)
         return
-    if name not in STAGES:
-        print(f"unknown stage {name!r}; allowed: check, {', '.join(STAGES)}", file=sys.stderr)
+    if name not in stages():
+        allowed = ", ".join([*stages(), *COMMANDS])
+        print(f"error: unknown command {name!r}; allowed: {allowed}", file=sys.stderr)
         raise SystemExit(2)
-    cli.run(importlib.import_module(f"pipeline.{name}").main)
+    cli.run(importlib.import_module(f"pipeline.stages.{name}").main)
 
 
 if __name__ == "__main__":

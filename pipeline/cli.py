@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from pipeline.config import ParamsError
-from pipeline.jsonl import DataError
+from pipeline.data.jsonl import DataError
 
 
 class StageError(RuntimeError):

@@ -23,7 +23,7 @@ from scraping.journal import CrawlJournal
 
 @dataclass(frozen=True)
 class CrawlConfig:
-    """Everything one crawl needs; ``pipeline.scrape`` builds it from the ``scrape`` params."""
+    """Everything one crawl needs; ``pipeline.stages.scrape`` builds it from the ``scrape`` params."""
 
     start_urls: tuple[str, ...]
     state_dir: str

@@ -1,5 +1,5 @@
 """Exact and near-duplicate detection across a crawl: content hashes plus MinHash/LSH on word shingles
-(the MinHash functions are shared with the preprocess stage's near-duplicate grouping, ``pipeline.dedup``).
+(the MinHash functions are shared with the preprocess stage's near-duplicate grouping, ``pipeline.data.dedup``).
 
 The same review often appears on two URLs (print view, tracking parameters, a syndicated copy with a
 different footer line). Exact copies share the content hash; near copies share most word 5-shingles,
@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from pipeline.dedup import NUM_PERM, minhash
+from pipeline.data.dedup import NUM_PERM, minhash
 from pipeline.text.normalize import DIACRITICS, TATWEEL
 from scraping.extract import content_hash
 

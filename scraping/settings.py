@@ -1,4 +1,4 @@
-"""Scrapy settings. Politeness and limits come from ``params.yaml`` (see ``pipeline.scrape``)."""
+"""Scrapy settings. Politeness and limits come from ``params.yaml`` (see ``pipeline.stages.scrape``)."""
 
 BOT_NAME = "arabic_reviews"
 SPIDER_MODULES = ["scraping.spiders"]

@@ -54,8 +54,8 @@ def entry_points():
     for name, stage in STAGES.items():
         stage = stage.get("do", stage)
         cmd = stage["cmd"].split()
-        if "-m" in cmd:
-            yield name, cmd[cmd.index("-m") + 1], stage.get("deps", [])
+        assert cmd[:3] == ["python", "-m", "pipeline"], f"stage {name!r}: run it as `python -m pipeline <stage>`"
+        yield name, f"pipeline.stages.{cmd[3]}", stage.get("deps", [])
 
 
 @pytest.mark.parametrize(("stage", "module", "deps"), list(entry_points()), ids=[s for s, _, _ in entry_points()])

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.snapshot import snapshot_repo
 from tests.conftest import REPO, write_params
+from tests.snapshot import snapshot_repo
 
 pytestmark = pytest.mark.slow
 _PARAMS = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))

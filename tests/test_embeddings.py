@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import embeddings
 from pipeline.config import ParamsError, parse_params
-from pipeline.jsonl import DataError
-from pipeline.split import split_tokens
+from pipeline.data.jsonl import DataError
+from pipeline.data.split import split_tokens
+from pipeline.stages import embeddings
+from pipeline.stages.train import train
 from pipeline.text.vocab import Vocab
-from pipeline.train import train
 from pipeline.training.module import ClassifierModule
 from tests.conftest import preprocessed_project
 
@@ -75,7 +75,7 @@ def test_vectors_are_deterministic_and_never_see_the_test_split(project, method,
 
 
 def test_all_corpus_adds_unlabelled_text_but_never_a_test_document(project, tmp_path):
-    from pipeline.split import read_split
+    from pipeline.data.split import read_split
     from pipeline.text.processor import TextProcessor
 
     root, params = project

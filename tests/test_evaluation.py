@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.evaluate import choose_documents, confident_errors, evaluate
-from pipeline.register import register
-from pipeline.train import train
+from pipeline.stages.evaluate import choose_documents, confident_errors, evaluate
+from pipeline.stages.register import register
+from pipeline.stages.train import train
 from tests.conftest import preprocessed_project
 
 ARCHS = ["lstm", "gru", "tfidf_linear"]
@@ -139,8 +139,8 @@ def test_registered_model_loads_by_name_and_predicts_raw_text(project, monkeypat
     import mlflow
     import pandas as pd
 
-    from pipeline.predict import load_predictor
-    from pipeline.split import read_split
+    from pipeline.data.split import read_split
+    from pipeline.serving.predict import load_predictor
 
     # the selection: best validation macro-F1, then fewer parameters
     runs = {a: json.loads((root / "models" / a / "run.json").read_text()) for a in ARCHS}
@@ -164,7 +164,7 @@ def test_registered_model_loads_by_name_and_predicts_raw_text(project, monkeypat
 
 
 def test_arabic_is_shaped_and_put_in_visual_order_for_figures():
-    from pipeline.figures import ar, pareto_front
+    from pipeline.reporting.figures import ar, pareto_front
 
     # يحدث: yeh initial, hah medial, dal final, theh isolated; displayed left to right in reverse
     assert ar("يحدث") == "\ufe99\ufeaa\ufea4\ufef3"
@@ -175,7 +175,7 @@ def test_arabic_is_shaped_and_put_in_visual_order_for_figures():
 
 def test_report_shows_intervals_significance_registry_explanations_and_figures(project):
     root, params, _, _ = project
-    from pipeline.report import report
+    from pipeline.stages.report import report
 
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
@@ -200,7 +200,7 @@ def test_report_shows_intervals_significance_registry_explanations_and_figures(p
 
 def test_report_renders_tuning_and_generation_and_never_lets_scraped_markup_run(project):
     root, params, _, _ = project
-    from pipeline.report import report
+    from pipeline.stages.report import report
 
     reports = root / "reports"
     evil = "<script>alert('x')</script> نص"

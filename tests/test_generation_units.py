@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from pipeline.config import DecodingParams, ParamsError, load_params
+from pipeline.data.split import read_split
 from pipeline.generation.metrics import bleu_chrf, distinct_n, perplexity
 from pipeline.generation.networks import GPT2LM, RecurrentLM
 from pipeline.generation.packing import IGNORE, document_ids, pack, token_stream
 from pipeline.generation.prompts import PromptError, check_prompt
 from pipeline.generation.sampling import generate_ids, next_token_scores
 from pipeline.generation.tokenizer import Codec, load_tokenizer
-from pipeline.lm_tokenizer import build_tokenizer, tokenizer_dir
-from pipeline.split import read_split
+from pipeline.stages.lm_tokenizer import build_tokenizer, tokenizer_dir
 from tests.conftest import write_params
 from tests.gen_helpers import LABELS, make_rows, write_processed
 

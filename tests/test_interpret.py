@@ -1,14 +1,14 @@
-"""Token explanations (pipeline/interpret.py): the weights are the ones the networks use, integrated
+"""Token explanations (pipeline/evaluation/interpret.py): the weights are the ones the networks use, integrated
 gradients are complete, every network family explains through the predictor."""
 
 import pytest
 import torch
 
 from pipeline.config import TrainParams
-from pipeline.interpret import default_method, explain_network, self_attention_maps
+from pipeline.evaluation.interpret import default_method, explain_network, self_attention_maps
 from pipeline.models.networks import _mask, build_network
 from pipeline.models.registry import ARCHITECTURES, is_neural
-from pipeline.predict import NetworkPredictor
+from pipeline.serving.predict import NetworkPredictor
 from pipeline.text.vocab import Vocab
 
 TOKENS = ["رائع", "جدا", "المكان", "نظيف", "لكن", "الخدمه", "بطيئه"]

@@ -3,8 +3,8 @@ from collections import Counter
 import pytest
 
 from pipeline.config import BinsParams
-from pipeline.labels import ClassMap
-from pipeline.split import stratified_split
+from pipeline.data.labels import ClassMap
+from pipeline.data.split import stratified_split
 
 
 def test_class_map_boundaries():

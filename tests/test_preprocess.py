@@ -3,8 +3,8 @@ import json
 import pytest
 
 from pipeline.config import load_params
-from pipeline.jsonl import DataError
-from pipeline.preprocess import preprocess
+from pipeline.data.jsonl import DataError
+from pipeline.stages.preprocess import preprocess
 from tests.conftest import make_raw_docs, write_params, write_raw
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipeline.config import ParamsError, parse_params
-from pipeline.jsonl import DataError
+from pipeline.data.jsonl import DataError
 from tests.conftest import interrupt_at_epoch, preprocessed_project
 
 TINY = {
@@ -32,7 +32,7 @@ TINY = {
     "train.architectures": ["tfidf_linear"],
 }
 DOCS = 120
-# The record keys every trained classifier's run.json has (pipeline/train.py), plus the pretrained extras.
+# The record keys every trained classifier's run.json has (pipeline/stages/train.py), plus the pretrained extras.
 RECORD_KEYS = {
     "arch", "family", "description", "seed", "git_commit", "versions", "params", "parameters", "device",
     "precision", "train_time_s", "epochs_run", "resumed_at_epoch", "best_epoch", "best_val_f1_macro",
@@ -51,7 +51,7 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pretrained(project):
-    from pipeline.pretrain import pretrain
+    from pipeline.stages.pretrain import pretrain
 
     root, params = project
     with pytest.MonkeyPatch.context() as mp:
@@ -103,8 +103,8 @@ def test_pretrain_writes_a_loadable_hugging_face_folder(project, pretrained):
 
 
 def test_pretraining_corpus_excludes_test_documents_and_near_duplicates(project, pretrained):
+    from pipeline.data.split import read_split
     from pipeline.pretrained.corpus import build_corpus
-    from pipeline.split import read_split
 
     root, params = project
     test = read_split(root / "data" / "processed" / "test.jsonl")
@@ -184,9 +184,9 @@ def test_mlm_loss_on_masked_positions_only_equals_the_full_head_and_learns():
 
 
 def test_finetune_from_a_local_folder_writes_the_train_record_and_predicts(project, tmp_path):
-    from pipeline.finetune import finetune
-    from pipeline.predict import load_predictor
-    from pipeline.split import read_split
+    from pipeline.data.split import read_split
+    from pipeline.serving.predict import load_predictor
+    from pipeline.stages.finetune import finetune
 
     root, params = project
     rows = read_split(root / "data" / "processed" / "train.jsonl")
@@ -218,9 +218,9 @@ def test_finetune_from_a_local_folder_writes_the_train_record_and_predicts(proje
 
 
 def test_electra_fine_tunes_from_a_local_discriminator_folder(project, tmp_path):
-    from pipeline.finetune import finetune
-    from pipeline.predict import load_predictor
-    from pipeline.split import read_split
+    from pipeline.data.split import read_split
+    from pipeline.serving.predict import load_predictor
+    from pipeline.stages.finetune import finetune
 
     root, params = project
     rows = read_split(root / "data" / "processed" / "train.jsonl")
@@ -240,10 +240,10 @@ def test_electra_fine_tunes_from_a_local_discriminator_folder(project, tmp_path)
 
 
 def test_finetune_from_our_pretrained_model_learns_then_evaluate_and_report(project, pretrained):
-    from pipeline.evaluate import evaluate
-    from pipeline.finetune import finetune
-    from pipeline.report import report
-    from pipeline.train import train
+    from pipeline.stages.evaluate import evaluate
+    from pipeline.stages.finetune import finetune
+    from pipeline.stages.report import report
+    from pipeline.stages.train import train
 
     root, params = project
     ft = params.finetune.model_copy(update={"max_epochs": 6, "patience": 6})
@@ -261,7 +261,7 @@ def test_finetune_from_our_pretrained_model_learns_then_evaluate_and_report(proj
 
 
 def test_interrupted_finetuning_resumes_from_last_checkpoint(project, pretrained):
-    from pipeline.finetune import finetune
+    from pipeline.stages.finetune import finetune
 
     root, params = project
     ft = params.finetune.model_copy(update={"max_epochs": 3, "patience": 3})
@@ -294,7 +294,7 @@ def test_pretrained_family_validation():
 
 
 def test_unreachable_checkpoints_fail_with_a_clear_error(project, monkeypatch):
-    from pipeline.finetune import finetune
+    from pipeline.stages.finetune import finetune
 
     root, params = project
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -308,7 +308,7 @@ def test_unreachable_checkpoints_fail_with_a_clear_error(project, monkeypatch):
 
 
 def test_pretrain_stage_is_skipped_when_no_finetuning_needs_it():
-    from pipeline.pretrain import needed
+    from pipeline.stages.pretrain import needed
 
     assert needed(parse_params({"finetune": {"architectures": ["bert"]}}))
     assert not needed(parse_params({}))
@@ -316,7 +316,7 @@ def test_pretrain_stage_is_skipped_when_no_finetuning_needs_it():
 
 
 def test_interrupted_pretraining_resumes_with_its_tokenizer(project, tmp_path):
-    from pipeline.pretrain import pretrain
+    from pipeline.stages.pretrain import pretrain
 
     root, params = project
     pp = params.pretrain.model_copy(

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from pipeline.config import BinsParams, ParamsError, load_params, parse_params
-from pipeline.jsonl import DataError
-from pipeline.labels import ClassMap
-from pipeline.preprocess import preprocess
+from pipeline.data.jsonl import DataError
+from pipeline.data.labels import ClassMap
+from pipeline.stages.preprocess import preprocess
 from tests.conftest import make_raw_docs, write_params, write_raw
 
 

@@ -1,11 +1,11 @@
-"""Known values for the evaluation statistics (pipeline/stats.py)."""
+"""Known values for the evaluation statistics (pipeline/evaluation/stats.py)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from pipeline.stats import bootstrap_ci, calibration, holm, macro_f1, mcnemar, mean_std, pr_curves
+from pipeline.evaluation.stats import bootstrap_ci, calibration, holm, macro_f1, mcnemar, mean_std, pr_curves
 
 
 def test_macro_f1_matches_scikit_learn():

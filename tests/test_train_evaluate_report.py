@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_params
-from pipeline.evaluate import classification_metrics, evaluate
-from pipeline.preprocess import preprocess
-from pipeline.report import report
-from pipeline.train import train
+from pipeline.stages.evaluate import classification_metrics, evaluate
+from pipeline.stages.preprocess import preprocess
+from pipeline.stages.report import report
+from pipeline.stages.train import train
 from tests.conftest import make_raw_docs, preprocessed_project, write_params, write_raw
 
 OVERRIDES = {

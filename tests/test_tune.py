@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from pipeline.config import ParamsError, load_params, parse_params
-from pipeline.jsonl import read_json
+from pipeline.data.jsonl import read_json
 from tests.conftest import REPO, preprocessed_project, write_params
 
 OVERRIDES = {
@@ -55,7 +55,7 @@ def make_project(workdir: Path, processed: Path, overrides: dict | None = None, 
 
 
 def run_tune(arch: str = "lstm", **kwargs):
-    from pipeline.tune import tune
+    from pipeline.stages.tune import tune
 
     return tune(load_params(), arch, **kwargs)
 
@@ -126,7 +126,7 @@ def test_valid_search_space_and_tune_keys():
 
 
 def test_redacted_storage_and_untuned_architecture(workdir, processed):
-    from pipeline.tune import redact
+    from pipeline.stages.tune import redact
 
     assert (
         redact("postgresql://optuna:s3cret@db.example:5432/studies")
@@ -310,9 +310,9 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(workdir, processed):
 
 
 def test_train_applies_tuned_params_and_tuned_preprocessing(workdir, processed):
-    from pipeline.predict import load_predictor
-    from pipeline.split import read_split
-    from pipeline.train import train
+    from pipeline.data.split import read_split
+    from pipeline.serving.predict import load_predictor
+    from pipeline.stages.train import train
 
     make_project(workdir, processed, {"train.max_epochs": 2})
     tuned = {"train.hidden_dim": 8, "train.lr": 0.02, "preprocess.stemmer": "none"}
@@ -390,7 +390,7 @@ def test_dvc_yaml_tune_stage_wiring():
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))
     tune, train = dvc["stages"]["tune"], dvc["stages"]["train"]
     assert tune["foreach"] == train["foreach"] == "${train.architectures}"
-    assert tune["do"]["cmd"] == "python -m pipeline.tune ${item}"
+    assert tune["do"]["cmd"] == "python -m pipeline tune ${item}"
     deps = tune["do"]["deps"]
     assert "data/processed/train.jsonl" in deps and "data/processed/val.jsonl" in deps
     assert not any("test" in d for d in deps) and "data/processed" not in deps  # never the test split
@@ -403,8 +403,17 @@ def test_dvc_yaml_tune_stage_wiring():
     # every pipeline file a stage imports is a listed dependency
     lazily = ["pipeline.training.module", "pipeline.training.data", "pipeline.text.retokenise"]
     stages = (
-        (tune, ["pipeline.tune", "pipeline.tuning.objective", "pipeline.tuning.runs", "pipeline.tuning.data", *lazily]),
-        (train, ["pipeline.train", "pipeline.tuned", *lazily]),
+        (
+            tune,
+            [
+                "pipeline.stages.tune",
+                "pipeline.tuning.objective",
+                "pipeline.tuning.runs",
+                "pipeline.tuning.data",
+                *lazily,
+            ],
+        ),
+        (train, ["pipeline.stages.train", "pipeline.tuning.overlay", *lazily]),
     )
     for stage, modules in stages:
         listed = [d for d in stage["do"]["deps"] if d.startswith("pipeline")]
@@ -417,7 +426,7 @@ def test_dvc_yaml_tune_stage_wiring():
 def test_cli_rejects_an_unknown_architecture(workdir, processed):
     make_project(workdir, processed)
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.tune", "lsmt"],
+        [sys.executable, "-m", "pipeline.stages.tune", "lsmt"],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -432,7 +441,7 @@ def test_two_workers_share_one_study_without_losing_or_duplicating_trials(workdi
     env = _env()
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "pipeline.tune", "lstm", "--worker", str(i)],
+            [sys.executable, "-m", "pipeline.stages.tune", "lstm", "--worker", str(i)],
             cwd=workdir,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -465,7 +474,7 @@ def test_a_killed_run_resumes_and_its_lost_trial_is_replaced(workdir, processed)
 
     make_project(workdir, processed, {"tune.n_trials": 3, "tune.max_epochs": 6, "tune.heartbeat_s": 1})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.tune", "lstm"],
+        [sys.executable, "-m", "pipeline.stages.tune", "lstm"],
         cwd=workdir,
         env=_env(),
         stdout=subprocess.DEVNULL,

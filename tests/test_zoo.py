@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from pipeline.evaluate import evaluate
-from pipeline.report import report
-from pipeline.train import train
+from pipeline.stages.evaluate import evaluate
+from pipeline.stages.report import report
+from pipeline.stages.train import train
 from pipeline.training.module import balanced_class_weights, schedule_factor
 from pipeline.training.trainer import resolve_precision
 from tests.conftest import interrupt_at_epoch, preprocessed_project
@@ -205,7 +205,7 @@ def test_interrupted_training_resumes_from_last_checkpoint(project):
 
 
 def test_seeds_train_one_model_per_seed_each_reproducible(project, tmp_path):
-    from pipeline.train import seed_dirs, with_seed
+    from pipeline.stages.train import seed_dirs, with_seed
 
     root, params = project
     with pytest.MonkeyPatch.context() as mp:

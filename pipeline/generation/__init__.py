@@ -4,5 +4,5 @@
 ``packing`` (documents → fixed blocks), ``networks`` (LSTM/GRU LM, GPT-2), ``module`` (Lightning),
 ``store`` (save/load a trained LM), ``sampling`` (greedy, temperature, top-k, top-p, repetition
 penalty), ``prompts`` (prompt checks), ``metrics`` (perplexity, BLEU/chrF, distinct-n).
-The stages are ``pipeline.lm_tokenizer``, ``pipeline.train_lm`` and ``pipeline.generate``.
+The stages are ``pipeline.stages.lm_tokenizer``, ``pipeline.stages.train_lm`` and ``pipeline.stages.generate``.
 """

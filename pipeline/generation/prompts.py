@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pipeline.config import ARABIC_LETTER
+from pipeline.data.jsonl import DataError
 from pipeline.generation.text import lm_normalize
 from pipeline.generation.tokenizer import Codec
-from pipeline.jsonl import DataError
 
 
 class PromptError(DataError):

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipeline.data.jsonl import DataError, read_json, write_json
 from pipeline.generation.networks import token_loss
 from pipeline.generation.packing import pack, token_stream
 from pipeline.generation.tokenizer import Codec, load_tokenizer, save_tokenizer
-from pipeline.jsonl import DataError, read_json, write_json
 
 CONFIG_FILE = "lm_config.json"
 

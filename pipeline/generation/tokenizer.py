@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.jsonl import DataError, read_json, write_json
+from pipeline.data.jsonl import DataError, read_json, write_json
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 META_FILE = "lm_meta.json"

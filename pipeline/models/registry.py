@@ -4,7 +4,7 @@ Kept free of torch imports so that validating ``params.yaml`` stays fast. One
 recurrent encoder with a cell type and a direction flag covers RNN/BiRNN,
 GRU/BiGRU and LSTM/BiLSTM; the other neural families (transformer, cnn, encdec) have a
 builder each in :mod:`pipeline.models.networks`. ``tfidf_linear`` (family ``baseline``)
-is trained by :class:`pipeline.baselines.TfidfLinear` in the same train stage. Family
+is trained by :class:`pipeline.models.baselines.TfidfLinear` in the same train stage. Family
 ``pretrained`` (``bert``, ``electra``) are Hugging Face checkpoints fine-tuned by the finetune stage.
 """
 

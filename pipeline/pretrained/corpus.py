@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import Params
-from pipeline.dedup import NUM_PERM, signature
-from pipeline.jsonl import DataError, read_jsonl
-from pipeline.sources import iter_documents
-from pipeline.split import read_split
+from pipeline.data.dedup import NUM_PERM, signature
+from pipeline.data.jsonl import DataError, read_jsonl
+from pipeline.data.sources import iter_documents
+from pipeline.data.split import read_split
 from pipeline.text.normalize import Normalizer
 from pipeline.text.tokenize import tokenize
 

@@ -10,8 +10,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pipeline.data.split import read_split
 from pipeline.pretrained.masking import mask_tokens
-from pipeline.split import read_split
 
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:

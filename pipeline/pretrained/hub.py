@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Params, ParamsError
-from pipeline.jsonl import DataError
+from pipeline.data.jsonl import DataError
 from pipeline.models.registry import ARCHITECTURES, is_pretrained
 
 
@@ -38,7 +38,7 @@ def resolve_checkpoint(params: Params, arch: str) -> tuple[str, bool]:
     folder = Path(params.pretrain.output_dir) / arch
     if not (folder / "config.json").is_file():
         raise DataError(
-            f"{folder}: no pretrained {arch} here (run `dvc repro pretrain`, or `python -m pipeline.pretrain "
+            f"{folder}: no pretrained {arch} here (run `dvc repro pretrain`, or `python -m pipeline pretrain "
             f"--always`), or set finetune.checkpoints.{arch} to a hub name or local folder"
         )
     return str(folder), True

@@ -99,7 +99,7 @@ class PretrainedPredictor:
 
 def _labels(folder: Path) -> list[str]:
     """Class names from the saved config (``id2label``), in id order."""
-    from pipeline.jsonl import read_json
+    from pipeline.data.jsonl import read_json
 
     id2label = read_json(folder / "config.json").get("id2label") or {}
     return [id2label[k] for k in sorted(id2label, key=int)]

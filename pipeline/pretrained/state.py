@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.jsonl import read_json, write_json
+from pipeline.data.jsonl import read_json, write_json
 
 log = logging.getLogger("state")
 

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pipeline.split import read_split
+from pipeline.data.split import read_split
 from pipeline.text.vocab import Vocab
 
 

@@ -1,5 +1,5 @@
 """Hyperparameter tuning with Optuna: search space, trial data, the Lightning objective, MLflow runs.
 
-The stage entry point is :mod:`pipeline.tune`; the final training overlays the best params with
-:mod:`pipeline.tuned`.
+The stage entry point is :mod:`pipeline.stages.tune`; the final training overlays the best params with
+:mod:`pipeline.tuning.overlay`.
 """

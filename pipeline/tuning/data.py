@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import PreprocessParams
-from pipeline.jsonl import read_json
-from pipeline.split import read_split
+from pipeline.data.jsonl import read_json
+from pipeline.data.split import read_split
 from pipeline.text.retokenise import retokenise, train_vocab
 from pipeline.text.vocab import Vocab
 

@@ -1,6 +1,6 @@
 """Stage **evaluate**: test-set metrics, uncertainty, error analysis and explanations for every classifier.
 
-Loads each ``<models_dir>/<arch>/`` with :func:`pipeline.predict.load_predictor` (networks: the best
+Loads each ``<models_dir>/<arch>/`` with :func:`pipeline.serving.predict.load_predictor` (networks: the best
 validation checkpoint; ``tfidf_linear``: ``model.joblib``; other families through their loader),
 predicts the test split and writes ``<reports_dir>/eval/<arch>.json``:
 
@@ -29,10 +29,10 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import EvaluateParams, Params, load_params
-from pipeline.jsonl import DataError, read_json, write_json
-from pipeline.predict import load_predictor
-from pipeline.split import read_split
-from pipeline.stats import bootstrap_ci, calibration, holm, mcnemar, mean_std, pr_curves
+from pipeline.data.jsonl import DataError, read_json, write_json
+from pipeline.data.split import read_split
+from pipeline.evaluation.stats import bootstrap_ci, calibration, holm, mcnemar, mean_std, pr_curves
+from pipeline.serving.predict import load_predictor
 from pipeline.tracking import setup_mlflow
 
 log = logging.getLogger("evaluate")
@@ -163,7 +163,7 @@ def write_pr_plot_data(folder: Path, arch: str, pr: dict[str, Any]) -> None:
 
 def seed_results(model_dir: Path, processed_dir: str, rows: list[dict], primary: dict[str, Any]) -> dict[str, Any]:
     """Accuracy and macro-F1 of every seed's model of one architecture, their mean and std."""
-    from pipeline.train import seed_dirs
+    from pipeline.stages.train import seed_dirs
 
     y_true = [int(r["label"]) for r in rows]
     labels = primary["labels"]

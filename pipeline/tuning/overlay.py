@@ -1,6 +1,6 @@
 """Overlay the tune stage's best params on a training (``train@<arch>``).
 
-``<tune.output_dir>/<arch>.json`` (written by :mod:`pipeline.tune`; ``{}`` when ``arch`` is not tuned)
+``<tune.output_dir>/<arch>.json`` (written by :mod:`pipeline.stages.tune`; ``{}`` when ``arch`` is not tuned)
 holds ``params``: dotted ``train.*``/``preprocess.*`` keys. :func:`apply_tuned` returns the params with
 them replaced (nothing changes when the file is missing or empty, or ``tune.apply`` is false).
 
@@ -9,7 +9,7 @@ rows' raw ``text`` is re-tokenised with the tuned settings into ``<train.state_d
 (train/val/test, ``classes.json``, a train-only ``vocab.json`` and ``preprocess.json``) and the training
 reads that folder instead of ``base.processed_dir``. :func:`record_tuned` then copies ``vocab.json`` and
 ``preprocess.json`` (``{"overrides": {...}, "preprocess": <the full preprocess section>}``) into each
-model folder, so :func:`pipeline.predict.load_predictor` re-tokenises rows the same way, and adds
+model folder, so :func:`pipeline.serving.predict.load_predictor` re-tokenises rows the same way, and adds
 ``"tuned"`` (file, study, trial, value, params; ``null`` when untuned) to each ``run.json`` and tags
 (``tuned``, ``tuned.keys``, ``tuned.study``) to each MLflow run.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Params
-from pipeline.jsonl import DataError, read_json, write_json, write_jsonl
-from pipeline.split import read_split
+from pipeline.data.jsonl import DataError, read_json, write_json, write_jsonl
+from pipeline.data.split import read_split
 from pipeline.text.retokenise import retokenise, train_vocab
 from pipeline.tuning.space import override, preprocess_keys
 

@@ -1,6 +1,6 @@
 """Stage **train@<arch>**: fit one architecture, keep its best and last checkpoints.
 
-``python -m pipeline.train <arch>`` reads ``base``, ``preprocess`` (for the record) and
+``python -m pipeline train <arch>`` reads ``base``, ``preprocess`` (for the record) and
 ``train`` params and writes ``<models_dir>/<arch>/``: ``best.ckpt`` (best validation
 macro-F1), ``last.ckpt`` (the final epoch), ``run.json`` (seed, git commit, versions, params,
 parameter count, times, epochs, per-epoch curve, CPU inference latency, MLflow run id). The
@@ -29,12 +29,12 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
-from pipeline.jsonl import read_json, write_json
+from pipeline.data.jsonl import read_json, write_json
+from pipeline.data.split import split_tokens
 from pipeline.models.registry import ARCHITECTURES, is_neural
-from pipeline.split import split_tokens
+from pipeline.models.vectors import read_info
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow, tracking_uri
-from pipeline.tuned import apply_tuned, record_tuned
-from pipeline.vectors import read_info
+from pipeline.tuning.overlay import apply_tuned, record_tuned
 
 log = logging.getLogger("train")
 MONITOR = "val/f1_macro"
@@ -108,7 +108,7 @@ def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str,
     The first seed's model is the primary one, in ``<models_dir>/<arch>/``; each further seed gets
     ``<models_dir>/<arch>/seeds/<seed>/`` with the same files. ``callbacks`` are extra Lightning
     callbacks (tests use one to interrupt a training)."""
-    params = apply_tuned(params, arch)  # the tune stage's best params (pipeline/tuned.py), if any
+    params = apply_tuned(params, arch)  # the tune stage's best params (pipeline/tuning/overlay.py), if any
     if arch not in ARCHITECTURES:
         raise ParamsError(f"unknown architecture {arch!r}; allowed: {', '.join(sorted(ARCHITECTURES))}")
     seeds = params.train.seeds or [params.base.seed]
@@ -137,12 +137,12 @@ def _train_seed(
     import torch
     from lightning.pytorch.loggers import MLFlowLogger
 
+    from pipeline.models.vectors import OovMapper, embedding_matrix, load_vectors
     from pipeline.text.vocab import Vocab
     from pipeline.training.callbacks import RecordCurve
     from pipeline.training.data import ReviewDataModule
     from pipeline.training.module import ClassifierModule, balanced_class_weights
     from pipeline.training.trainer import checkpointed_trainer
-    from pipeline.vectors import OovMapper, embedding_matrix, load_vectors
 
     base, tp = params.base, params.train
     L.seed_everything(base.seed, workers=True)
@@ -268,7 +268,7 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> dict[str, Any]:
     import joblib
     import mlflow
 
-    from pipeline.baselines import TfidfLinear
+    from pipeline.models.baselines import TfidfLinear
 
     base = params.base
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -16,7 +16,7 @@
   document. ``nbow`` is linear in its rows, so its scores add up exactly to the logit minus the bias.
 
 The result is ``{"tokens", "scores", "method", "predicted", "probabilities"}`` (plus ``delta`` for
-integrated gradients) and is what :meth:`pipeline.predict.NetworkPredictor.explain` returns.
+integrated gradients) and is what :meth:`pipeline.serving.predict.NetworkPredictor.explain` returns.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import DataParams, Params
-from pipeline.jsonl import DataError, read_jsonl
+from pipeline.data.jsonl import DataError, read_jsonl
 
 
 @dataclass

@@ -25,8 +25,8 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, load_params
-from pipeline.jsonl import DataError, read_json, write_json
-from pipeline.serving import ReviewClassifier
+from pipeline.data.jsonl import DataError, read_json, write_json
+from pipeline.serving.pyfunc import ReviewClassifier
 from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
 
 log = logging.getLogger("register")
@@ -138,7 +138,7 @@ def register(params: Params) -> dict[str, Any]:
 def _example_frame(processed_dir: str) -> Any:
     import pandas as pd
 
-    from pipeline.split import read_split
+    from pipeline.data.split import read_split
 
     rows = read_split(Path(processed_dir) / "test.jsonl")[:2]
     return pd.DataFrame({"text": [r["text"][:200] for r in rows] or ["الخدمة ممتازة"]})

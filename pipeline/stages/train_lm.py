@@ -1,6 +1,6 @@
 """Stage **train_lm@<name>**: train one language model (``lstm_lm`` or ``gpt2``) on packed blocks.
 
-``python -m pipeline.train_lm lstm_lm|gpt2`` reads ``base`` and ``generate`` params, the processed
+``python -m pipeline train_lm lstm_lm|gpt2`` reads ``base`` and ``generate`` params, the processed
 train/val splits and the shared tokenizer (``<models_dir>/lm/tokenizer/``; a GPT-2 fine-tuned from
 ``generate.gpt2.checkpoint`` uses that checkpoint's tokenizer plus the class tokens instead), trains
 with early stopping on ``val/loss`` and writes ``<models_dir>/lm/<name>/`` (see
@@ -26,8 +26,8 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import LM_NAMES, Params, ParamsError, load_params
-from pipeline.jsonl import DataError, read_json, write_json
-from pipeline.split import read_split
+from pipeline.data.jsonl import DataError, read_json, write_json
+from pipeline.data.split import read_split
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow, tracking_uri
 
 log = logging.getLogger("train_lm")

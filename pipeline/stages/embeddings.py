@@ -1,6 +1,6 @@
 """Stage **embeddings**: word2vec or fastText vectors trained on the project's own corpus (gensim).
 
-``python -m pipeline.embeddings`` reads ``train.embedding_init`` and the ``embeddings`` section. With
+``python -m pipeline embeddings`` reads ``train.embedding_init`` and the ``embeddings`` section. With
 ``random`` init it writes only ``<models_dir>/embeddings/info.json`` (``method: none``), so changing
 embedding params that nothing uses re-trains nothing. With ``word2vec`` or ``fasttext`` it trains that
 model and saves ``<method>.model`` next to ``info.json`` (vocabulary coverage, corpus size, time). The
@@ -25,11 +25,11 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, load_params
-from pipeline.jsonl import DataError, write_json
-from pipeline.split import split_tokens
+from pipeline.data.jsonl import DataError, write_json
+from pipeline.data.split import split_tokens
+from pipeline.models.vectors import OovMapper, embedding_matrix, load_vectors, model_path, oov_mapper, read_info
 from pipeline.text.vocab import Vocab
 from pipeline.tracking import provenance_tags, setup_mlflow
-from pipeline.vectors import OovMapper, embedding_matrix, load_vectors, model_path, oov_mapper, read_info
 
 __all__ = ["OovMapper", "build", "embedding_matrix", "load_vectors", "oov_mapper", "read_info", "train_vectors"]
 

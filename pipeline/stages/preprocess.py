@@ -31,11 +31,11 @@ import numpy as np
 
 from pipeline import cli
 from pipeline.config import Params, PreprocessParams, load_params
-from pipeline.dedup import NUM_PERM, group_near_duplicates, signature
-from pipeline.jsonl import DataError, write_json
-from pipeline.labels import ClassMap
-from pipeline.sources import RawDoc, describe, iter_documents
-from pipeline.split import stratified_split
+from pipeline.data.dedup import NUM_PERM, group_near_duplicates, signature
+from pipeline.data.jsonl import DataError, write_json
+from pipeline.data.labels import ClassMap
+from pipeline.data.sources import RawDoc, describe, iter_documents
+from pipeline.data.split import stratified_split
 from pipeline.text.processor import TextProcessor
 from pipeline.text.vocab import Vocab
 

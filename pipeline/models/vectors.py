@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.jsonl import DataError, read_json
+from pipeline.data.jsonl import DataError, read_json
 from pipeline.text.vocab import Vocab
 
 

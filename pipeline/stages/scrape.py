@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ScrapeParams, load_params
-from pipeline.jsonl import write_json
+from pipeline.data.jsonl import write_json
 
 log = logging.getLogger("scrape")
 OUTPUT_NAME = "docs.jsonl"

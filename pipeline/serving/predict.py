@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.jsonl import DataError, read_json
+from pipeline.data.jsonl import DataError, read_json
 
 Row = dict[str, Any]
 
@@ -76,9 +76,9 @@ class NetworkPredictor:
         return out
 
     def explain(self, row: Row, method: str = "auto", steps: int = 32) -> dict[str, Any]:
-        """Token scores for one row (see :mod:`pipeline.interpret`): attention where the network has it,
+        """Token scores for one row (see :mod:`pipeline.evaluation.interpret`): attention where the network has it,
         integrated gradients otherwise. Tokens are the row's preprocessed tokens (cut to ``max_length``)."""
-        from pipeline.interpret import explain_network
+        from pipeline.evaluation.interpret import explain_network
 
         tokens = list(r for r in row["tokens"][: self.module.tp.max_length]) or ["<unk>"]
         ids = self.vocab.encode(tokens)
@@ -107,7 +107,7 @@ def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     vocab = Vocab.load(vocab_file)
     unknown = None
     if module.tp.embedding_init == "fasttext":
-        from pipeline.vectors import oov_mapper
+        from pipeline.models.vectors import oov_mapper
 
         unknown = oov_mapper(Path(run["params"]["base.models_dir"]), "fasttext", vocab)
     return NetworkPredictor(run["arch"], module, vocab, tokenise=tokenise, unknown=unknown)

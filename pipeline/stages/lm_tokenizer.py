@@ -1,6 +1,6 @@
 """Stage **lm_tokenizer**: the byte-level BPE tokenizer both language models share.
 
-``python -m pipeline.lm_tokenizer`` learns ``generate.tokenizer.vocab_size`` tokens from the raw
+``python -m pipeline lm_tokenizer`` learns ``generate.tokenizer.vocab_size`` tokens from the raw
 ``text`` of the **train split only** (normalised by :func:`pipeline.generation.text.lm_normalize`),
 adds ``<pad>``, ``<s>``, ``</s>`` and one class token per label of ``classes.json`` (``<positive>``…),
 and saves it to ``<models_dir>/lm/tokenizer/`` (see :mod:`pipeline.generation.tokenizer`).
@@ -14,10 +14,10 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, load_params
+from pipeline.data.jsonl import DataError, read_json
+from pipeline.data.split import read_split
 from pipeline.generation.text import lm_normalize
 from pipeline.generation.tokenizer import Codec, save_tokenizer, train_tokenizer
-from pipeline.jsonl import DataError, read_json
-from pipeline.split import read_split
 
 log = logging.getLogger("lm_tokenizer")
 

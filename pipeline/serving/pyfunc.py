@@ -19,7 +19,7 @@ class ReviewClassifier(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         from pipeline.config import PreprocessParams
-        from pipeline.predict import load_predictor
+        from pipeline.serving.predict import load_predictor
         from pipeline.text.processor import TextProcessor
 
         art = context.artifacts

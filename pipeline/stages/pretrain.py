@@ -1,6 +1,6 @@
 """Stage **pretrain**: a small BERT pre-trained with masked-language modelling on our own corpus.
 
-``python -m pipeline.pretrain`` reads ``base``, ``data``, ``preprocess.normalize``/``split`` and
+``python -m pipeline pretrain`` reads ``base``, ``data``, ``preprocess.normalize``/``split`` and
 ``pretrain`` params. The corpus is every document of the data source, labelled or not (the scraped
 ``data/raw`` by default), plus the text files in ``pretrain.corpus_dir``, minus the test split's documents and their
 (near-)duplicates (:mod:`pipeline.pretrained.corpus`). It trains a WordPiece tokenizer and a
@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, load_params
-from pipeline.jsonl import DataError, write_json
+from pipeline.data.jsonl import DataError, write_json
 from pipeline.models.registry import ARCHITECTURES
 from pipeline.tracking import flat_params, provenance
 
@@ -213,7 +213,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     reason = "no architecture of finetune.architectures starts from the pretrain stage's folder"
     write_json(out / "skipped.json", {"skipped": True, "reason": reason})
-    log.info("pretrain: skipped (%s); `python -m pipeline.pretrain --always` pretrains anyway", reason)
+    log.info("pretrain: skipped (%s); `python -m pipeline pretrain --always` pretrains anyway", reason)
 
 
 if __name__ == "__main__":

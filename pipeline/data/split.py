@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.jsonl import read_jsonl
+from pipeline.data.jsonl import read_jsonl
 
 
 def stratified_split(labels: Sequence[int], val: float, test: float, seed: int) -> dict[str, list[int]]:

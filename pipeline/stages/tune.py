@@ -1,6 +1,6 @@
 """Stage **tune@<arch>**: an Optuna study per architecture; the best params for the train stage.
 
-``python -m pipeline.tune <arch>`` reads ``base``, ``preprocess``, ``train`` and ``tune`` params. For an
+``python -m pipeline tune <arch>`` reads ``base``, ``preprocess``, ``train`` and ``tune`` params. For an
 architecture listed in ``tune.architectures`` it runs (or resumes) a study on the train and val splits
 only, then writes:
 
@@ -28,7 +28,7 @@ waits for them rather than overshoot. ``tune.timeout_s`` bounds one invocation. 
 ``tune.first_trial_defaults`` a new study's first trial is the ``params.yaml`` values of the searched
 keys: the untuned baseline the others must beat.
 
-**Several workers.** ``python -m pipeline.tune <arch> --worker [ID]`` runs trials on the same study and
+**Several workers.** ``python -m pipeline tune <arch> --worker [ID]`` runs trials on the same study and
 writes nothing else: start as many as you like, on this machine (SQLite, with a lock timeout) or on
 several machines (an RDB URL such as ``postgresql://…``); a last plain invocation (or ``dvc repro``)
 writes the outputs. Samplers are seeded with ``base.seed``, the number of trials already in the study and
@@ -55,7 +55,7 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
-from pipeline.jsonl import DataError, write_json
+from pipeline.data.jsonl import DataError, write_json
 from pipeline.models.registry import ARCHITECTURES
 from pipeline.tuning.locks import store_lock
 from pipeline.tuning.runs import UID_ATTR

@@ -1,6 +1,6 @@
 """Stage **finetune@<arch>**: fine-tune a pretrained transformer for classification.
 
-``python -m pipeline.finetune <arch>`` (an architecture of family ``pretrained``: ``bert``, ``electra``)
+``python -m pipeline finetune <arch>`` (an architecture of family ``pretrained``: ``bert``, ``electra``)
 reads ``base``, ``preprocess.normalize``, ``pretrain.output_dir`` and ``finetune`` params. It starts from
 ``finetune.checkpoints.<arch>`` (a hub name, online, or a local folder: the same
 ``from_pretrained`` calls) or, for ``bert``, from the pretrain stage's folder, so it runs offline. The
@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
-from pipeline.jsonl import read_json, write_json
+from pipeline.data.jsonl import read_json, write_json
 from pipeline.models.registry import ARCHITECTURES, is_pretrained
 from pipeline.tracking import flat_params, provenance
 
@@ -45,7 +45,7 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[s
     from pipeline.pretrained.predictor import PretrainedPredictor
     from pipeline.pretrained.state import fingerprint, open_state
     from pipeline.pretrained.text import model_text
-    from pipeline.train import _log_record, latency
+    from pipeline.stages.train import _log_record, latency
     from pipeline.training.module import balanced_class_weights
 
     if not is_pretrained(arch):

@@ -19,9 +19,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pipeline import cli, figures
+from pipeline import cli
 from pipeline.config import Params, load_params
-from pipeline.jsonl import read_json
+from pipeline.data.jsonl import read_json
+from pipeline.reporting import figures
 
 log = logging.getLogger("report")
 

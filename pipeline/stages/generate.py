@@ -1,6 +1,6 @@
 """Stage **generate** (samples, held-out evaluation, class agreement) and the generation CLI.
 
-``python -m pipeline.generate`` (or ``python -m pipeline generate`` without ``--prompt``) loads every
+``python -m pipeline generate`` (or ``python -m pipeline generate`` without ``--prompt``) loads every
 LM of ``generate.models`` from ``<models_dir>/lm/<name>/`` and writes:
 
 - ``<reports_dir>/generation/metrics.json``::
@@ -50,7 +50,7 @@ from pydantic import ValidationError
 
 from pipeline import cli
 from pipeline.config import DecodingParams, Params, ParamsError, load_params
-from pipeline.jsonl import DataError, read_json, write_json
+from pipeline.data.jsonl import DataError, read_json, write_json
 
 log = logging.getLogger("generate")
 
@@ -216,10 +216,10 @@ def dataset_name(params: Params) -> str:
 
 def generate(params: Params) -> dict[str, Any]:
     """Run the stage; return the metrics written to ``generation/metrics.json``."""
+    from pipeline.data.split import read_split
     from pipeline.generation.metrics import finite_or_none, perplexity
     from pipeline.generation.store import load_lm
-    from pipeline.predict import load_predictor
-    from pipeline.split import read_split
+    from pipeline.serving.predict import load_predictor
 
     base, g = params.base, params.generate
     processed = Path(base.processed_dir)
