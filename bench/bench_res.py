@@ -166,7 +166,7 @@ def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
     held_out = work / "held-out"  # the union of all test splits, read by the corpus filter as "the test split"
     write_jsonl(held_out / "test.jsonl", test_rows.values())
     params = params.model_copy(update={"base": params.base.model_copy(update={"processed_dir": str(held_out)})})
-    record = pretrain(params)
+    record = pretrain(params).model_dump()
     print(
         f"  pretrained bert on {record['corpus']['documents']} RES reviews ({len(test_rows)} test documents of all "
         f"runs excluded): {record['train_time_s']:.0f} s, validation MLM perplexity {record['best_val_perplexity']}",

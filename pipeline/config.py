@@ -299,7 +299,25 @@ class DataParams(Section):
         return self
 
 
-class TrainParams(Section):
+class TrainerKeys(Section):
+    """Trainer keys every training section shares (temporary until the config split)."""
+
+    max_epochs: int = Field(15, ge=1, description="Upper bound on epochs.")
+    patience: int = Field(4, ge=1, description="Early-stopping patience, in epochs.")
+    accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="Lightning accelerator.")
+    devices: int | Literal["auto"] = Field(1, description="Devices (processes) per node.")
+    num_nodes: int = Field(1, ge=1, description="Machines.")
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = Field("auto", description="Lightning strategy.")
+    precision: Literal["auto", "32", "16-mixed", "bf16-mixed"] = Field(
+        "auto", description="Precision on a GPU (auto: bf16-mixed where supported, else 16-mixed); 32 on CPU."
+    )
+    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip (0 = off).")
+    limit_train_batches: float = Field(1.0, gt=0, le=1, description="Fraction of train batches per epoch.")
+    num_threads: int = Field(0, ge=0, description="torch intra-op threads (0: the available cores per process).")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+
+
+class TrainParams(TrainerKeys):
     architectures: list[str] = Field(
         default_factory=lambda: ["lstm", "gru"], description="Architectures to train, one DVC stage each."
     )
@@ -436,7 +454,7 @@ class EmbeddingsParams(Section):
         return self
 
 
-class PretrainParams(Section):
+class PretrainParams(TrainerKeys):
     """The pretrain stage: a small BERT pre-trained with masked-language modelling on our own corpus."""
 
     output_dir: str = Field(
@@ -458,7 +476,7 @@ class PretrainParams(Section):
     mask_probability: float = Field(
         0.15, gt=0, lt=1, description="Share of wordpieces selected for MLM (80% [MASK], 10% random, 10% kept)."
     )
-    epochs: int = Field(20, ge=1, description="Passes over the pretraining corpus.")
+    max_epochs: int = Field(20, ge=1, description="Passes over the pretraining corpus.")
     batch_size: int = Field(32, ge=1, description="Documents per MLM batch.")
     lr: float = Field(3e-3, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm).")
@@ -486,7 +504,7 @@ class PretrainParams(Section):
         return self
 
 
-class FinetuneParams(Section):
+class FinetuneParams(TrainerKeys):
     architectures: list[str] = Field(
         default_factory=list,
         description="Pretrained-transformer classifiers to fine-tune, one DVC stage each (finetune@<arch>).",
@@ -621,7 +639,7 @@ class LMTokenizerParams(Section):
     min_frequency: int = Field(2, ge=1, description="Minimum train-split pair count for a BPE merge.")
 
 
-class LMTrainParams(Section):
+class LMTrainParams(TrainerKeys):
     block_size: int = Field(64, ge=4, description="Tokens per packed training block (documents are concatenated).")
     max_epochs: int = Field(8, ge=1, description="Upper bound on epochs per language model.")
     patience: int = Field(2, ge=1, description="Early-stopping patience on val/loss, in epochs.")
@@ -881,7 +899,7 @@ class TuneParams(Section):
     threads: int = Field(
         1,
         ge=0,
-        description="torch threads of a tuning process (0: torch's default). Small trials gain little from more, "
+        description="torch threads of a tuning process (0: the available cores). Small trials gain little from more, "
         "and with one thread per worker, several workers do not fight over the cores.",
     )
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler, seeded from base.seed.")

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+import pipeline  # noqa: F401  (sets the OpenMP wait policy before anything loads torch)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

@@ -24,7 +24,7 @@ OVERRIDES = {
     "scrape.max_pages": 90,
     "train.max_epochs": 2,
     "train.patience": 2,
-    "pretrain.epochs": 2,
+    "pretrain.max_epochs": 2,
     "finetune.max_epochs": 2,
     "finetune.patience": 2,
     "generate.train.max_epochs": 1,

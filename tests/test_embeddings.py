@@ -135,7 +135,7 @@ def test_training_starts_from_the_vectors_frozen_or_fine_tuned(project, tmp_path
     p = with_train(params, embedding_init="fasttext", freeze_embeddings=freeze)
     p = p.model_copy(update={"base": p.base.model_copy(update={"models_dir": str(tmp_path / "m")})})
     embeddings.build(p)
-    record = train(p, "lstm")
+    record = train(p, "lstm").model_dump()
     assert record["embeddings"]["method"] == "fasttext"
     vocab = Vocab.load(root / "data/processed/vocab.json")
     start, _ = embeddings.embedding_matrix(vocab, embeddings.load_vectors(tmp_path / "m", "fasttext"), p.base.seed)

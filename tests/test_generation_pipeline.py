@@ -35,7 +35,7 @@ def stages(tmp_path_factory):
         train(params, "tfidf_linear")
         evaluate(params)
         build_tokenizer(params)
-        records = {name: train_lm(params, name) for name in ("lstm_lm", "gpt2")}
+        records = {name: train_lm(params, name).model_dump() for name in ("lstm_lm", "gpt2")}
         result = generate(params)
         yield root, params, records, result
 

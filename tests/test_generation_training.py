@@ -56,7 +56,7 @@ def test_interrupted_training_resumes_from_last_checkpoint(project):
         state = root / "data" / "lm-state" / "lstm_lm"
         assert (state / "checkpoints" / "last.ckpt").is_file()
         first_run = json.loads((state / "state.json").read_text())["mlflow_run_id"]
-        rec = train_lm(params, "lstm_lm")
+        rec = train_lm(params, "lstm_lm").model_dump()
         assert rec["resumed_at_epoch"] == 1 and rec["mlflow_run_id"] == first_run
         assert [r["epoch"] for r in rec["curve"]] == [0, 1, 2] and rec["epochs_run"] == 3
         assert all({"train/loss", "val/loss", "val/perplexity"} <= set(r) for r in rec["curve"])
@@ -81,7 +81,7 @@ def test_interrupted_training_resumes_from_last_checkpoint(project):
                 )
             }
         )
-        again = train_lm(other, "lstm_lm")
+        again = train_lm(other, "lstm_lm").model_dump()
         assert again["resumed_at_epoch"] is None and again["epochs_run"] == 3
 
 
@@ -116,7 +116,7 @@ def test_gpt2_fine_tunes_a_local_folder_with_its_own_tokenizer(project, tmp_path
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        rec = train_lm(p, "gpt2")
+        rec = train_lm(p, "gpt2").model_dump()
         assert rec["tokenizer"] == str(folder) and rec["epochs_run"] == 1
         assert rec["vocab_size"] == base_vocab + 3  # + one class token per label
         lm = load_lm(root / "models/lm/gpt2")

@@ -20,7 +20,7 @@ TINY = {
     "pretrain.num_heads": 2,
     "pretrain.intermediate_size": 32,
     "pretrain.max_length": 32,
-    "pretrain.epochs": 2,
+    "pretrain.max_epochs": 2,
     "pretrain.batch_size": 16,
     "pretrain.val_fraction": 0.2,
     "finetune.architectures": ["bert"],
@@ -56,7 +56,7 @@ def pretrained(project):
     root, params = project
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        return pretrain(params)
+        return pretrain(params).model_dump()
 
 
 def tiny_checkpoint(folder: Path, texts: list[str], kind: str = "bert") -> Path:
@@ -194,7 +194,7 @@ def test_finetune_from_a_local_folder_writes_the_train_record_and_predicts(proje
     ft = params.finetune.model_copy(update={"checkpoints": {"bert": str(folder)}, "max_epochs": 1})
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        rec = finetune(params.model_copy(update={"finetune": ft}), "bert")
+        rec = finetune(params.model_copy(update={"finetune": ft}), "bert").model_dump()
         assert set(rec) >= RECORD_KEYS
         assert rec["family"] == "pretrained" and rec["pretrained_checkpoint"] == str(folder)
         assert not rec["pretrained_here"] and rec["epochs_run"] == 1
@@ -230,7 +230,7 @@ def test_electra_fine_tunes_from_a_local_discriminator_folder(project, tmp_path)
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        rec = finetune(params.model_copy(update={"finetune": ft}), "electra")
+        rec = finetune(params.model_copy(update={"finetune": ft}), "electra").model_dump()
         predictor = load_predictor(root / "models" / "electra", root / "data" / "processed")
         config = json.loads((root / "models" / "electra" / "best" / "config.json").read_text(encoding="utf-8"))
         test = read_split(root / "data" / "processed" / "test.jsonl")
@@ -250,7 +250,7 @@ def test_finetune_from_our_pretrained_model_learns_then_evaluate_and_report(proj
     p = params.model_copy(update={"finetune": ft})
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        rec = finetune(p, "bert")
+        rec = finetune(p, "bert").model_dump()
         train(p, "tfidf_linear")
         headline = evaluate(p)
         report(p)
@@ -273,7 +273,7 @@ def test_interrupted_finetuning_resumes_from_last_checkpoint(project, pretrained
             finetune(p, "bert", callbacks=[interrupt_at_epoch(1)])
         state = root / "data" / "finetune-state" / "bert"
         first_run = json.loads((state / "state.json").read_text())["mlflow_run_id"]
-        rec = finetune(p, "bert")
+        rec = finetune(p, "bert").model_dump()
     assert rec["resumed_at_epoch"] == 1 and rec["mlflow_run_id"] == first_run
     assert [r["epoch"] for r in rec["curve"]] == [0, 1, 2] and not state.exists()
 
@@ -330,7 +330,7 @@ def test_interrupted_pretraining_resumes_with_its_tokenizer(project, tmp_path):
             pretrain(p, callbacks=[interrupt_at_epoch(1)])
         state = tmp_path / "state" / "bert"
         vocab = json.loads((state / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
-        rec = pretrain(p)
+        rec = pretrain(p).model_dump()
     assert rec["resumed_at_epoch"] == 1 and [r["epoch"] for r in rec["curve"]] == [0, 1]
     saved = json.loads((tmp_path / "pre" / "bert" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
     assert saved == vocab and not state.exists()

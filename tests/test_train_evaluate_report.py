@@ -28,7 +28,7 @@ OVERRIDES = {
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     with preprocessed_project(root, OVERRIDES, 132) as params:
-        records = {arch: train(params, arch) for arch in ("lstm", "gru")}
+        records = {arch: train(params, arch).model_dump() for arch in ("lstm", "gru")}
         headline = evaluate(params)
         report(params)
         yield root, params, records, headline
@@ -82,7 +82,7 @@ def test_same_params_give_the_same_training(trained):
     root, params, records, _ = trained
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        again = train(params, "lstm")
+        again = train(params, "lstm").model_dump()
     assert again["curve"] == records["lstm"]["curve"]
 
 
@@ -136,6 +136,6 @@ def test_two_class_bins_flow_through(tmp_path, monkeypatch):
     write_raw(tmp_path, make_raw_docs(44))
     params = load_params()
     preprocess(params)
-    rec = train(params, "gru")
+    rec = train(params, "gru").model_dump()
     assert rec["epochs_run"] == 1
     assert evaluate(params)["gru"]["accuracy"] >= 0

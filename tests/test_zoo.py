@@ -8,8 +8,8 @@ import pytest
 from pipeline.stages.evaluate import evaluate
 from pipeline.stages.report import report
 from pipeline.stages.train import train
+from pipeline.training.fit import resolve_precision
 from pipeline.training.module import balanced_class_weights, schedule_factor
-from pipeline.training.trainer import resolve_precision
 from tests.conftest import interrupt_at_epoch, preprocessed_project
 
 OVERRIDES = {
@@ -38,7 +38,7 @@ def zoo(project):
     root, params = project
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        records = {arch: train(params, arch) for arch in ZOO}
+        records = {arch: train(params, arch).model_dump() for arch in ZOO}
         headline = evaluate(params)
         report(params)
     return records, headline
@@ -57,7 +57,7 @@ def test_attention_pooling_learns_too(project):
     tp = params.train.model_copy(update={"pooling": "attention"})
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        rec = train(params.model_copy(update={"train": tp}), "bigru")
+        rec = train(params.model_copy(update={"train": tp}), "bigru").model_dump()
     assert rec["best_val_f1_macro"] > 0.5, rec["curve"]
 
 
@@ -118,7 +118,7 @@ def test_step_schedules_change_the_lr_as_declared(project, kind):
     tp = params.train.model_copy(update={"scheduler": kind, "warmup_ratio": 0.25, "max_epochs": 3})
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        rec = train(params.model_copy(update={"train": tp}), "cnn")
+        rec = train(params.model_copy(update={"train": tp}), "cnn").model_dump()
     steps_per_epoch = math.ceil(rec["train_samples"] / tp.batch_size)
     total = 3 * steps_per_epoch
     warmup = int(0.25 * total)
@@ -160,7 +160,7 @@ def test_class_weights_reach_the_loss(project):
     tp = params.train.model_copy(update={"class_weights": "balanced", "max_epochs": 1})
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        rec = train(params.model_copy(update={"train": tp}), "cnn")
+        rec = train(params.model_copy(update={"train": tp}), "cnn").model_dump()
         from pipeline.training.module import ClassifierModule
 
         module = ClassifierModule.load_from_checkpoint(root / "models" / "cnn" / "best.ckpt", map_location="cpu")
@@ -189,7 +189,7 @@ def test_interrupted_training_resumes_from_last_checkpoint(project):
         state = root / "data" / "train-state" / "gru"
         assert (state / "checkpoints" / "last.ckpt").is_file()
         first_run = json.loads((state / "state.json").read_text())["mlflow_run_id"]
-        rec = train(p, "gru")
+        rec = train(p, "gru").model_dump()
         assert rec["resumed_at_epoch"] == 2
         assert [r["epoch"] for r in rec["curve"]] == [0, 1, 2, 3] and rec["epochs_run"] == 4
         assert rec["mlflow_run_id"] == first_run
@@ -200,12 +200,13 @@ def test_interrupted_training_resumes_from_last_checkpoint(project):
         with pytest.raises(RuntimeError, match="killed"):
             train(p, "gru", callbacks=[interrupt_at_epoch(2)])
         other = p.model_copy(update={"train": tp.model_copy(update={"lr": 0.02})})
-        again = train(other, "gru")
+        again = train(other, "gru").model_dump()
         assert again["resumed_at_epoch"] is None and again["epochs_run"] == 4
 
 
 def test_seeds_train_one_model_per_seed_each_reproducible(project, tmp_path):
-    from pipeline.stages.train import seed_dirs, with_seed
+    from pipeline.stages.train import with_seed
+    from pipeline.training.run_record import seed_dirs
 
     root, params = project
     with pytest.MonkeyPatch.context() as mp:
@@ -213,7 +214,7 @@ def test_seeds_train_one_model_per_seed_each_reproducible(project, tmp_path):
         tp = params.train.model_copy(update={"seeds": [5, 6], "max_epochs": 2, "architectures": ["cnn"]})
         base = params.base.model_copy(update={"models_dir": str(tmp_path / "m")})
         multi = params.model_copy(update={"train": tp, "base": base})
-        primary = train(multi, "cnn")
+        primary = train(multi, "cnn").model_dump()
         folders = seed_dirs(tmp_path / "m" / "cnn")
         assert [f.name for f in folders] == ["cnn", "6"]
         runs = [json.loads((f / "run.json").read_text()) for f in folders]
@@ -223,4 +224,4 @@ def test_seeds_train_one_model_per_seed_each_reproducible(project, tmp_path):
         # the seed-6 model is exactly what a single training with base.seed 6 gives
         single = with_seed(multi.model_copy(update={"train": tp.model_copy(update={"seeds": []})}), 6)
         single = single.model_copy(update={"base": single.base.model_copy(update={"models_dir": str(tmp_path / "s")})})
-        assert train(single, "cnn")["curve"] == runs[1]["curve"]
+        assert train(single, "cnn").curve == runs[1]["curve"]

@@ -1,18 +1,16 @@
 """Lightning training of a language model on packed blocks.
 
 Logged per epoch: ``train/loss`` and ``val/loss`` (mean cross-entropy per predicted token, nats)
-and ``val/perplexity`` (``exp`` of it, guarded). :class:`CurveRecorder` keeps the per-epoch curve,
-the training time and the tokens trained on in its ``state_dict``, so they survive a resume.
+and ``val/perplexity`` (``exp`` of it, guarded). The one fit's curve recorder keeps the per-epoch curve,
+the training time and the tokens trained on (``pipeline.training.callbacks.RecordCurve``).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
 
 from pipeline.generation.metrics import perplexity
 from pipeline.generation.networks import build_network, token_loss
@@ -62,45 +60,3 @@ class LMModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-
-
-class CurveRecorder(Callback):
-    """Per-epoch ``train/loss``, ``val/loss``, ``val/perplexity``; training time (batches only, so the
-    throughput excludes validation) and tokens; all part of every checkpoint."""
-
-    KEYS = ("train/loss", "val/loss", "val/perplexity")
-
-    def __init__(self) -> None:
-        self.curve: list[dict[str, float]] = []
-        self.batch_s = 0.0
-        self.tokens = 0
-        self.start_epoch = 0
-        self._t0 = 0.0
-        self._epoch_tokens = 0
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, i: int) -> None:
-        self._t0 = time.perf_counter()
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
-    ) -> None:
-        if torch.cuda.is_available() and pl_module.device.type == "cuda":
-            torch.cuda.synchronize()
-        self.batch_s += time.perf_counter() - self._t0
-        self.tokens += int(batch[0].numel())
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        row: dict[str, float] = {"epoch": trainer.current_epoch}
-        row.update(
-            {k: round(float(trainer.callback_metrics[k]), 6) for k in self.KEYS if k in trainer.callback_metrics}
-        )
-        self.curve.append(row)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"curve": self.curve, "batch_s": self.batch_s, "tokens": self.tokens}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.curve = list(state_dict["curve"])
-        self.batch_s = float(state_dict["batch_s"])
-        self.tokens = int(state_dict["tokens"])
-        self.start_epoch = len(self.curve)  # epochs done before this run resumed

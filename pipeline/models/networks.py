@@ -6,10 +6,11 @@ document whatever padding follows it (``tests/test_network.py`` checks every reg
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 
-from pipeline.config import TrainParams
 from pipeline.models.registry import ARCHITECTURES
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -288,7 +289,25 @@ class TextClassifier(nn.Module):
         return self.head(self.dropout(self.encoder(ids, lengths)))
 
 
-def build_network(arch: str, vocab_size: int, num_classes: int, tp: TrainParams) -> TextClassifier:
+class NetworkOptions(Protocol):
+    """The settings a network builder reads (the ``train`` params section has them; so may any object)."""
+
+    embedding_dim: int
+    hidden_dim: int
+    num_layers: int
+    pooling: str
+    dropout: float
+    max_length: int
+    transformer_layers: int
+    transformer_heads: int
+    transformer_ff_dim: int
+    transformer_dropout: float
+    cnn_kernel_sizes: list[int]
+    cnn_filters: int
+    ngram_buckets: int
+
+
+def build_network(arch: str, vocab_size: int, num_classes: int, tp: NetworkOptions) -> TextClassifier:
     """Build the classifier registered under ``arch``."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(sorted(ARCHITECTURES))}")

@@ -82,12 +82,21 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 NEURAL_FAMILIES = ("recurrent", "transformer", "cnn", "encdec", "ngram_bag", "cnn_bag")
 
 
+def kind(arch: str) -> str:
+    """How an architecture is trained and loaded: ``network`` (train stage, Lightning), ``baseline``
+    (train stage, scikit-learn) or ``pretrained`` (finetune stage, Hugging Face)."""
+    family = ARCHITECTURES[arch].family
+    if family in NEURAL_FAMILIES:
+        return "network"
+    return "pretrained" if family == "pretrained" else "baseline"
+
+
 def is_neural(arch: str) -> bool:
     """True for networks trained by the train stage; False for the scikit-learn baseline and the
     pretrained transformers (fine-tuned by the finetune stage)."""
-    return ARCHITECTURES[arch].family in NEURAL_FAMILIES
+    return kind(arch) == "network"
 
 
 def is_pretrained(arch: str) -> bool:
     """True for Hugging Face checkpoints fine-tuned by the finetune stage (``finetune.architectures``)."""
-    return arch in ARCHITECTURES and ARCHITECTURES[arch].family == "pretrained"
+    return arch in ARCHITECTURES and kind(arch) == "pretrained"

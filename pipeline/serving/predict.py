@@ -1,10 +1,12 @@
 """One way to load any trained classifier and predict class probabilities for split rows.
 
-Every model folder written by the train stage (``<models_dir>/<arch>/``) holds a ``run.json`` whose
-``family`` says how to load it. :func:`load_predictor` returns an object with ``predict_proba(rows)``
+Every model folder written by the train or finetune stage (``<models_dir>/<arch>/``) holds a typed
+``run.json`` (:class:`~pipeline.training.run_record.RunRecord`); the registry's kind of its architecture
+(:func:`pipeline.models.registry.kind`: network, baseline or pretrained) says how to load it.
+:func:`load_predictor` returns an object with ``predict_proba(rows)``
 where ``rows`` are split rows (dicts with at least ``text`` and ``tokens``, as the preprocess stage
 writes them): evaluation, latency timing, interpretability and the generation agreement check all use
-this one interface. A new family registers a loader in :data:`LOADERS`.
+this one interface.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.data.jsonl import DataError, read_json
+from pipeline.models.registry import ARCHITECTURES, kind
+from pipeline.training.run_record import RunRecord
 
 Row = dict[str, Any]
 
@@ -85,13 +89,13 @@ class NetworkPredictor:
         return explain_network(self.module.net, ids, tokens, method=method, steps=steps)
 
 
-def _load_baseline(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
+def _load_baseline(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predictor:
     import joblib
 
-    return BaselinePredictor(run["arch"], joblib.load(model_dir / "model.joblib"))
+    return BaselinePredictor(run.arch, joblib.load(model_dir / "model.joblib"))
 
 
-def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
+def _load_network(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predictor:
     from pipeline.text.vocab import Vocab
     from pipeline.training.module import ClassifierModule
 
@@ -109,39 +113,25 @@ def _load_network(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
     if module.tp.embedding_init == "fasttext":
         from pipeline.models.vectors import oov_mapper
 
-        unknown = oov_mapper(Path(run["params"]["base.models_dir"]), "fasttext", vocab)
-    return NetworkPredictor(run["arch"], module, vocab, tokenise=tokenise, unknown=unknown)
+        unknown = oov_mapper(Path(run.params["base.models_dir"]), "fasttext", vocab)
+    return NetworkPredictor(run.arch, module, vocab, tokenise=tokenise, unknown=unknown)
 
 
-def _load_pretrained(model_dir: Path, run: Row, processed_dir: Path) -> Predictor:
+def _load_pretrained(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predictor:
     from pipeline.pretrained.predictor import PretrainedPredictor
 
-    return PretrainedPredictor.from_folder(
-        run["arch"], model_dir / "best", run.get("normalize"), int(run["max_length"])
-    )
+    return PretrainedPredictor.from_folder(run.arch, model_dir / "best", run.normalize, int(run.max_length or 0))
 
 
-Loader = Callable[[Path, Row, Path], Predictor]
-LOADERS: dict[str, Loader] = {
-    "baseline": _load_baseline,
-    "recurrent": _load_network,
-    "transformer": _load_network,
-    "cnn": _load_network,
-    "encdec": _load_network,
-    "ngram_bag": _load_network,
-    "cnn_bag": _load_network,
-    "pretrained": _load_pretrained,
-}
+Loader = Callable[[Path, RunRecord, Path], Predictor]
+LOADERS: dict[str, Loader] = {"baseline": _load_baseline, "network": _load_network, "pretrained": _load_pretrained}
 
 
 def load_predictor(model_dir: str | Path, processed_dir: str | Path) -> Predictor:
     """The classifier trained into ``model_dir``; ``processed_dir`` holds its vocabulary."""
     model_dir, processed_dir = Path(model_dir), Path(processed_dir)
-    run_file = model_dir / "run.json"
-    if not run_file.is_file():
-        raise DataError(f"{run_file}: no trained model here (run the train stage first)")
-    run = read_json(run_file)
-    family = run.get("family")
-    if family not in LOADERS:
-        raise DataError(f"{run_file}: unknown model family {family!r}; known: {', '.join(sorted(LOADERS))}")
-    return LOADERS[family](model_dir, run, processed_dir)
+    run = RunRecord.load(model_dir)
+    if run.arch not in ARCHITECTURES:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise DataError(f"{model_dir / 'run.json'}: unknown architecture {run.arch!r}; known: {known}")
+    return LOADERS[kind(run.arch)](model_dir, run, processed_dir)

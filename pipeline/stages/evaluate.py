@@ -163,7 +163,7 @@ def write_pr_plot_data(folder: Path, arch: str, pr: dict[str, Any]) -> None:
 
 def seed_results(model_dir: Path, processed_dir: str, rows: list[dict], primary: dict[str, Any]) -> dict[str, Any]:
     """Accuracy and macro-F1 of every seed's model of one architecture, their mean and std."""
-    from pipeline.stages.train import seed_dirs
+    from pipeline.training.run_record import seed_dirs
 
     y_true = [int(r["label"]) for r in rows]
     labels = primary["labels"]

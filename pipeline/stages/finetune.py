@@ -24,29 +24,25 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
-from pipeline.data.jsonl import read_json, write_json
+from pipeline.data.jsonl import read_json
 from pipeline.models.registry import ARCHITECTURES, is_pretrained
 from pipeline.tracking import flat_params, provenance
-
-MONITOR = "val/f1_macro"
-# Keys that may change between an interrupted fine-tuning and its resumption.
-RESUME_FREE = {"architectures", "max_epochs", "patience", "resume", "state_dir", "accelerator", "precision"}
+from pipeline.training.run_record import RunRecord
 
 
-def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRecord:
     """Fine-tune ``arch``; write ``<models_dir>/<arch>/`` and return its run record."""
     import lightning as L
-    import torch
 
+    from pipeline.evaluation.latency import latency
     from pipeline.pretrained.data import SplitDataModule
-    from pipeline.pretrained.fitting import FitSettings, fit
     from pipeline.pretrained.hub import load_tokenizer, local_files, quiet, resolve_checkpoint
     from pipeline.pretrained.modules import SequenceClassifierModule, optim_settings
     from pipeline.pretrained.predictor import PretrainedPredictor
-    from pipeline.pretrained.state import fingerprint, open_state
     from pipeline.pretrained.text import model_text
-    from pipeline.stages.train import _log_record, latency
+    from pipeline.training.fit import CLASSIFIER_MONITOR, FitSpec, fit, resumable_settings
     from pipeline.training.module import balanced_class_weights
+    from pipeline.training.state import fingerprint, open_state
 
     if not is_pretrained(arch):
         allowed = ", ".join(sorted(a for a in ARCHITECTURES if is_pretrained(a)))
@@ -66,7 +62,7 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[s
 
     out_dir = Path(base.models_dir) / arch
     shutil.rmtree(out_dir, ignore_errors=True)
-    tunable = {k: v for k, v in ft.model_dump().items() if k not in RESUME_FREE and k != "checkpoints"}
+    tunable = {k: v for k, v in resumable_settings(ft).items() if k != "checkpoints"}
     fp = fingerprint(
         arch,
         base.seed,
@@ -76,22 +72,18 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[s
         normalize,
         files=(*local_files(checkpoint), *(processed / n for n in ("classes.json", "train.jsonl", "val.jsonl"))),
     )
-    state = open_state(Path(ft.state_dir) / arch, fp, ft.resume, arch)
     sections = ("base", "preprocess", "pretrain", "finetune") if ours else ("base", "preprocess", "finetune")
-    settings = FitSettings(
+    hyperparams = {**flat_params(params, sections), "finetune.checkpoint": checkpoint}
+    spec = FitSpec(
         name=f"train-{arch}",
         stage="finetune",
-        max_epochs=ft.max_epochs,
-        monitor=MONITOR,
-        mode="max",
-        patience=ft.patience,
-        accelerator=ft.accelerator,
-        precision=ft.precision,
-        grad_clip=ft.grad_clip,
-        limit_train_batches=ft.limit_train_batches,
-        hyperparams={**flat_params(params, sections), "finetune.checkpoint": checkpoint},
+        monitor=CLASSIFIER_MONITOR,
+        tags={"arch": arch},
+        hyperparams=hyperparams,
+        state=open_state(Path(ft.state_dir) / arch, fp, ft.resume, arch),
+        out_dir=out_dir,
     )
-    result = fit(module, dm, base, settings, state, out_dir, callbacks=callbacks)
+    result = fit(module, dm, ft, base, spec, callbacks=callbacks)
 
     best = SequenceClassifierModule.load_from_checkpoint(result.best, map_location="cpu")
     best_dir = out_dir / "best"
@@ -101,31 +93,30 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> dict[s
     test_rows = dm.split("test").rows
     predictor = PretrainedPredictor(arch, best.model.to("cpu"), tokenizer, normalize, ft.max_length)
     curve = result.recorder.curve
-    best_row = max(curve, key=lambda r: r.get(MONITOR, float("-inf"))) if curve else {}
-    record: dict[str, Any] = {
-        "arch": arch,
-        "family": ARCHITECTURES[arch].family,
-        "description": ARCHITECTURES[arch].description,
+    best_row = max(curve, key=lambda r: r.get(CLASSIFIER_MONITOR, float("-inf"))) if curve else {}
+    record = RunRecord(
+        arch=arch,
+        stage="finetune",
+        family=ARCHITECTURES[arch].family,
+        description=ARCHITECTURES[arch].description,
         **provenance(base.seed),
-        "params": settings.hyperparams,
-        "pretrained_checkpoint": checkpoint,
-        "pretrained_here": ours,
-        "normalize": normalize,
-        "max_length": ft.max_length,
+        params=hyperparams,
+        pretrained_checkpoint=checkpoint,
+        pretrained_here=ours,
+        normalize=normalize,
+        max_length=ft.max_length,
         **result.summary(best.model, best_row),
-        "best_val_f1_macro": best_row.get(MONITOR),
-        "train_samples": len(dm.split("train")),
-        "class_weights": weights,
-        "latency_ms_per_doc": latency(predictor.predict_proba, test_rows),
-        "checkpoint": str(best_dir),
-        "last_checkpoint": str(result.last),
-        "mlflow_run_id": result.run_id,
-        "mlflow_experiment_id": result.experiment_id,
-        "curve": curve,
-        "torch_threads": torch.get_num_threads(),
-    }
-    write_json(out_dir / "run.json", record)
-    _log_record(result.client, result.run_id, record, [out_dir / "run.json"])
+        best_val_f1_macro=best_row.get(CLASSIFIER_MONITOR),
+        train_samples=len(dm.split("train")),
+        class_weights=weights,
+        latency_ms_per_doc=latency(predictor.predict_proba, test_rows),
+        checkpoint=str(best_dir),
+        last_checkpoint=str(result.last),
+        mlflow_run_id=result.run_id,
+        mlflow_experiment_id=result.experiment_id,
+        curve=curve,
+    )
+    record.log_to_mlflow(result.client, [record.save(out_dir)])
     result.client.log_artifacts(result.run_id, str(best_dir), "best")
     return record
 

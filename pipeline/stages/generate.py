@@ -51,6 +51,7 @@ from pydantic import ValidationError
 from pipeline import cli
 from pipeline.config import DecodingParams, Params, ParamsError, load_params
 from pipeline.data.jsonl import DataError, read_json, write_json
+from pipeline.training.run_record import RunRecord
 
 log = logging.getLogger("generate")
 
@@ -231,7 +232,7 @@ def generate(params: Params) -> dict[str, Any]:
     rows, all_samples, agreement = [], [], {}
     for name in g.models:
         lm = load_lm(lm_dir(params, name))
-        run = read_json(lm.folder / "run.json")
+        run = RunRecord.load(lm.folder)
         val_loss, _ = lm.mean_loss(val_rows, g.train.block_size)
         test_loss, _ = lm.mean_loss(test_rows, g.train.block_size)
         row = {
@@ -241,10 +242,10 @@ def generate(params: Params) -> dict[str, Any]:
             "test_perplexity": finite_or_none(round(perplexity(test_loss), 4)),
             "val_loss": round(val_loss, 6),
             **continuation_scores(lm, test_rows, params),
-            "train_tokens_per_s": run.get("train_tokens_per_s"),
-            "parameters": run.get("parameters"),
-            "tokenizer": run.get("tokenizer"),
-            "mlflow_run_id": run.get("mlflow_run_id"),
+            "train_tokens_per_s": run.train_tokens_per_s,
+            "parameters": run.parameters,
+            "tokenizer": run.tokenizer,
+            "mlflow_run_id": run.mlflow_run_id,
         }
         rows.append(row)
         all_samples += samples(lm, params, labels)

@@ -31,11 +31,10 @@ from pipeline.config import Params, load_params
 from pipeline.data.jsonl import DataError, write_json
 from pipeline.models.registry import ARCHITECTURES
 from pipeline.tracking import flat_params, provenance
+from pipeline.training.run_record import RunRecord
 
 log = logging.getLogger("pretrain")
 ARCH = "bert"
-# Keys that may change between an interrupted pretraining and its resumption.
-RESUME_FREE = {"epochs", "resume", "state_dir", "accelerator", "precision", "output_dir"}
 MIN_DOCS = 4
 
 
@@ -66,20 +65,19 @@ def bert_config(params: Params, tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
     """Build the corpus, train tokenizer and MLM, write ``<output_dir>/bert``; return the run record."""
     import lightning as L
-    import torch
 
     from pipeline.pretrained.corpus import build_corpus, corpus_digest
     from pipeline.pretrained.data import MLMDataModule, encode
-    from pipeline.pretrained.fitting import FitSettings, fit
     from pipeline.pretrained.hub import load_tokenizer, quiet
     from pipeline.pretrained.modules import MLMModule, optim_settings
-    from pipeline.pretrained.state import fingerprint, open_state
     from pipeline.pretrained.text import model_text
     from pipeline.pretrained.tokenizer import train_wordpiece
     from pipeline.training.callbacks import RecordCurve
+    from pipeline.training.fit import LM_MONITOR, FitSpec, fit, resumable_settings
+    from pipeline.training.state import fingerprint, open_state
 
     quiet()
     base, pp = params.base, params.pretrain
@@ -100,8 +98,9 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         len(val_texts),
         corpus.excluded_test,
     )
-    tp = {k: v for k, v in pp.model_dump().items() if k not in RESUME_FREE}
-    fp = fingerprint(ARCH, base.seed, base.deterministic, tp, normalize, corpus_digest(corpus.texts))
+    fp = fingerprint(
+        ARCH, base.seed, base.deterministic, resumable_settings(pp), normalize, corpus_digest(corpus.texts)
+    )
     out_dir = Path(pp.output_dir) / ARCH
     shutil.rmtree(out_dir, ignore_errors=True)
     state = open_state(Path(pp.state_dir) / ARCH, fp, pp.resume, "pretrain")
@@ -132,19 +131,18 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
                 if f"{split}/loss" in row
             }
 
-    settings = FitSettings(
+    spec = FitSpec(
         name="pretrain",
         stage="pretrain",
-        max_epochs=pp.epochs,
-        monitor="val/loss" if val_texts else None,
+        monitor=LM_MONITOR if val_texts else None,
         mode="min",
-        patience=pp.epochs,  # no early stopping: the best epoch is kept
-        accelerator=pp.accelerator,
-        precision=pp.precision,
-        grad_clip=pp.grad_clip,
+        early_stopping=False,  # every epoch runs; the best one is kept
+        tags={"arch": ARCH},
         hyperparams=flat_params(params, ("base", "pretrain")),
+        state=state,
+        out_dir=out_dir,
     )
-    result = fit(module, dm, base, settings, state, out_dir, WithPerplexity(), callbacks)
+    result = fit(module, dm, pp, base, spec, WithPerplexity(), callbacks)
 
     best = MLMModule.load_from_checkpoint(result.best, map_location="cpu")
     best.model.save_pretrained(str(out_dir))
@@ -153,43 +151,27 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     curve = result.recorder.curve
     key = "val/loss" if val_texts else "train/loss"
     best_row = min(curve, key=lambda r: r.get(key, float("inf"))) if curve else {}
-    record: dict[str, Any] = {
-        "arch": ARCH,
-        "family": "pretrained",
-        "description": "BERT pre-trained with masked-language modelling on the project's corpus (test split excluded)",
+    record = RunRecord(
+        arch=ARCH,
+        stage="pretrain",
+        family=ARCHITECTURES[ARCH].family,
+        description="BERT pre-trained with masked-language modelling on the project's corpus (test split excluded)",
         **provenance(base.seed),
-        "params": flat_params(params, ("base", "pretrain")),
-        "bert_config": config,
-        "normalize": normalize,
-        "corpus": {**corpus.summary(), "train": len(train_texts), "val": len(val_texts)},
+        params=flat_params(params, ("base", "pretrain")),
+        bert_config=config,
+        normalize=normalize,
+        corpus={**corpus.summary(), "train": len(train_texts), "val": len(val_texts)},
         **result.summary(best.model, best_row),
-        "best_val_loss": best_row.get("val/loss"),
-        "best_val_perplexity": best_row.get("val/perplexity"),
-        "checkpoint": str(out_dir),
-        "last_checkpoint": str(result.last),
-        "mlflow_run_id": result.run_id,
-        "mlflow_experiment_id": result.experiment_id,
-        "curve": curve,
-        "torch_threads": torch.get_num_threads(),
-    }
-    write_json(out_dir / "run.json", record)
-    client = result.client
-    if record["best_val_loss"] is not None:
-        client.log_metric(result.run_id, "best/val_loss", record["best_val_loss"])
-        client.log_metric(result.run_id, "best/val_perplexity", record["best_val_perplexity"])
-    client.log_metric(result.run_id, "train_time_s", record["train_time_s"])
-    client.log_param(result.run_id, "parameters", record["parameters"])
-    client.log_param(result.run_id, "corpus_documents", len(texts))
-    client.log_artifact(result.run_id, str(out_dir / "run.json"))
-    log.info(
-        "pretrain: %d documents, best validation MLM loss %s (perplexity %s) at epoch %s of %d, %.1f s",
-        len(texts),
-        record["best_val_loss"],
-        record["best_val_perplexity"],
-        record["best_epoch"],
-        record["epochs_run"],
-        record["train_time_s"],
+        best_val_loss=best_row.get("val/loss"),
+        best_val_perplexity=best_row.get("val/perplexity"),
+        checkpoint=str(out_dir),
+        last_checkpoint=str(result.last),
+        mlflow_run_id=result.run_id,
+        mlflow_experiment_id=result.experiment_id,
+        curve=curve,
     )
+    record.log_to_mlflow(result.client, [record.save(out_dir)])
+    result.client.log_param(result.run_id, "corpus_documents", len(texts))
     return record
 
 

@@ -281,14 +281,10 @@ def tune(params: Params, arch: str, worker: int | None = None, callbacks: Sequen
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*heartbeat.*", category=Warning)
 
-    import torch
-
     from pipeline.tuning.data import TrialData
     from pipeline.tuning.objective import Objective
     from pipeline.tuning.runs import client_for, finish_parent, parent_run
 
-    if params.tune.threads:
-        torch.set_num_threads(params.tune.threads)
     data = TrialData(params.base.processed_dir)
     study = open_study(params, arch, data.fingerprint(), worker or 0)
     client, experiment_id = client_for(params)

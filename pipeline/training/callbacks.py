@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 
@@ -13,17 +14,32 @@ class RecordCurve(Callback):
     """Per-epoch metrics; part of the checkpoint, so a resumed training keeps the earlier epochs.
 
     ``curve`` rows hold ``epoch``, every logged ``<split>/<metric>`` and ``lr``; ``elapsed_s`` is the
-    training time over all runs of this training (resumptions included)."""
+    training time over all runs of this training (resumptions included), ``batch_s`` the part spent in
+    training batches (throughput without validation) and ``tokens`` the token positions trained on."""
 
     def __init__(self) -> None:
         self.curve: list[dict[str, float]] = []
         self.elapsed_s = 0.0
+        self.batch_s = 0.0
+        self.tokens = 0
         self.start_epoch = 0
         self._mark = time.perf_counter()
+        self._batch_mark = 0.0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.start_epoch = trainer.current_epoch
         self._mark = time.perf_counter()
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, i: int) -> None:
+        self._batch_mark = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.batch_s += time.perf_counter() - self._batch_mark
+        self.tokens += batch_tokens(batch)
 
     def extra(self, row: dict[str, float]) -> dict[str, float]:
         """Derived per-epoch values added to the row (and logged); none by default."""
@@ -43,12 +59,29 @@ class RecordCurve(Callback):
         row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         self.curve.append(row)
 
+    def tokens_per_s(self) -> float | None:
+        """Token positions per second of training batches (validation excluded)."""
+        return round(self.tokens / self.batch_s, 1) if self.batch_s else None
+
     def state_dict(self) -> dict[str, Any]:
-        return {"curve": self.curve, "elapsed_s": self.elapsed_s}
+        return {"curve": self.curve, "elapsed_s": self.elapsed_s, "batch_s": self.batch_s, "tokens": self.tokens}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.curve = list(state_dict["curve"])
         self.elapsed_s = float(state_dict["elapsed_s"])
+        self.batch_s = float(state_dict.get("batch_s", 0.0))
+        self.tokens = int(state_dict.get("tokens", 0))
+
+
+def batch_tokens(batch: Any) -> int:
+    """Token positions in a batch: the first tensor of a list batch (language models), or the token ids
+    of a dict batch (``ids`` for the networks, ``input_ids`` for Hugging Face models)."""
+    if isinstance(batch, dict):
+        ids = batch.get("ids", batch.get("input_ids"))
+        return int(ids.numel()) if ids is not None else 0
+    if isinstance(batch, list | tuple) and batch and hasattr(batch[0], "numel"):
+        return int(batch[0].numel())
+    return 0
 
 
 def best_and_last(ckpt_dir: str, monitor: str | None, mode: str = "max") -> tuple[ModelCheckpoint, ModelCheckpoint]:

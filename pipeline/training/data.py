@@ -36,6 +36,18 @@ def collate(batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
     return {"ids": padded, "lengths": lengths, "labels": torch.tensor([y for _, y in batch])}
 
 
+def loader(data: Dataset, batch_size: int, shuffle: bool, workers: int = 0) -> DataLoader:
+    """A padded-batch loader over ``(ids, label)`` items with ``workers`` worker processes."""
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=collate,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
+
+
 class ReviewDataModule(L.LightningDataModule):
     """train/val/test loaders from ``processed_dir``; the vocabulary is the train-only one.
 
@@ -48,9 +60,10 @@ class ReviewDataModule(L.LightningDataModule):
         max_length: int,
         eval_batch_size: int = 64,
         unknown: Callable[[str], int] | None = None,
+        workers: int = 0,
     ) -> None:
         super().__init__()
-        self.unknown = unknown
+        self.unknown, self.workers = unknown, workers
         self.dir = Path(processed_dir)
         self.batch_size, self.eval_batch_size, self.max_length = batch_size, eval_batch_size, max_length
         self.vocab = Vocab.load(self.dir / "vocab.json")
@@ -62,7 +75,7 @@ class ReviewDataModule(L.LightningDataModule):
         return self.splits[name]
 
     def _loader(self, name: str, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(self.split(name), batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=0)
+        return loader(self.split(name), batch_size, shuffle, self.workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.batch_size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,14 @@ class Tokenised:
     tokens: dict[str, list[list[str]]]
     labels: dict[str, list[int]]
 
-    def items(self, split: str, max_length: int) -> list[tuple[list[int], int]]:
-        """(ids, label) pairs cut to ``max_length`` tokens, as the training data module makes them."""
+    def items(
+        self, split: str, max_length: int, unknown: Callable[[str], int] | None = None
+    ) -> list[tuple[list[int], int]]:
+        """(ids, label) pairs cut to ``max_length`` tokens, as the training data module makes them
+        (``unknown`` maps out-of-vocabulary words, as fastText training does)."""
         enc = self.vocab.encode
-        return [(enc(t[:max_length]) or [1], y) for t, y in zip(self.tokens[split], self.labels[split], strict=True)]
+        pairs = zip(self.tokens[split], self.labels[split], strict=True)
+        return [(enc(t[:max_length], unknown) or [1], y) for t, y in pairs]
 
 
 class TrialData:

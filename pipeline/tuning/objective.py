@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.config import Params
+from pipeline.training.fit import CLASSIFIER_MONITOR as MONITOR
 from pipeline.tuning.data import TrialData
 from pipeline.tuning.runs import RUN_ATTR, TrialRun
 from pipeline.tuning.space import override, preprocess_keys, suggest
-
-MONITOR = "val/f1_macro"
 
 
 class ListDataset:
@@ -66,48 +65,33 @@ def _callbacks(run: TrialRun, curve: list[float]) -> tuple[Any, Any]:
 def fit_trial(
     trial: Any, params: Params, arch: str, data: TrialData, run: TrialRun, extra_callbacks: Sequence[Any] = ()
 ) -> float:
-    """Train ``arch`` with ``params`` (the trial's) on train, validate each epoch; best val macro-F1."""
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping
-    from optuna_integration import PyTorchLightningPruningCallback
-    from torch.utils.data import DataLoader
+    """Train ``arch`` with ``params`` (the trial's) on train, validate each epoch; best val macro-F1.
 
-    from pipeline.training.data import collate
-    from pipeline.training.module import ClassifierModule, balanced_class_weights
-    from pipeline.training.trainer import device_precision
+    The module, its embeddings (``train.embedding_init``, frozen or not) and the out-of-vocabulary mapping
+    are built as the train stage builds them; the fit is the one fit, without checkpoints."""
+    import lightning as L
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    from pipeline.training.classifier import build_classifier, word_vectors
+    from pipeline.training.data import loader
+    from pipeline.training.fit import FitSpec, fit
 
     base, tp = params.base, params.train
     tuned_pp = bool(preprocess_keys(trial.params))
     tok = data.tokenised(params.preprocess if tuned_pp else None)
     L.seed_everything(base.seed, workers=True, verbose=False)
-    train_items, val_items = tok.items("train", tp.max_length), tok.items("val", tp.max_length)
-    weights = balanced_class_weights(tok.labels["train"], data.num_classes) if tp.class_weights == "balanced" else None
-    module = ClassifierModule(arch, len(tok.vocab), data.num_classes, tp.model_dump(), class_weights=weights)
-    train_loader = DataLoader(ListDataset(train_items), batch_size=tp.batch_size, shuffle=True, collate_fn=collate)
-    val_loader = DataLoader(ListDataset(val_items), batch_size=64, shuffle=False, collate_fn=collate)
-    curve: list[float] = []
-    trainer = L.Trainer(
-        max_epochs=tp.max_epochs,
-        accelerator=tp.accelerator,
-        devices=1,
-        precision=device_precision(tp.accelerator, tp.precision),
-        deterministic=base.deterministic,
-        callbacks=[
-            *_callbacks(run, curve),
-            PyTorchLightningPruningCallback(trial, monitor=MONITOR),
-            EarlyStopping(monitor=MONITOR, mode="max", patience=tp.patience),
-            *extra_callbacks,
-        ],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        gradient_clip_val=tp.grad_clip or None,
-        limit_train_batches=tp.limit_train_batches,
-        log_every_n_steps=1,
+    vectors, unknown = word_vectors(tp, base.models_dir, tok.vocab)
+    train_items = tok.items("train", tp.max_length, unknown)
+    val_items = tok.items("val", tp.max_length, unknown)
+    module = build_classifier(arch, tok.vocab, data.num_classes, tp, vectors, base.seed, tok.labels["train"])
+    loaders = (
+        loader(ListDataset(train_items), tp.batch_size, True, tp.num_workers),
+        loader(ListDataset(val_items), 64, False, tp.num_workers),
     )
-    trainer.fit(module, train_loader, val_loader)
+    curve: list[float] = []
+    spec = FitSpec(name=f"trial-{trial.number}", stage="tune", monitor=MONITOR, num_threads=params.tune.threads)
+    callbacks = [*_callbacks(run, curve), PyTorchLightningPruningCallback(trial, monitor=MONITOR), *extra_callbacks]
+    fit(module, loaders, tp, base, spec, callbacks=callbacks)
     if not curve:
         raise RuntimeError("the trial ran no validation epoch")
     return max(curve)

@@ -25,6 +25,7 @@ from pipeline.config import Params
 from pipeline.data.jsonl import DataError, read_json, write_json, write_jsonl
 from pipeline.data.split import read_split
 from pipeline.text.retokenise import retokenise, train_vocab
+from pipeline.training.run_record import RunRecord
 from pipeline.tuning.space import override, preprocess_keys
 
 log = logging.getLogger("tuned")
@@ -84,7 +85,7 @@ def apply_tuned(params: Params, arch: str) -> Params:
     return tuned
 
 
-def record_tuned(params: Params, arch: str, records: list[dict[str, Any]]) -> None:
+def record_tuned(params: Params, arch: str, records: list[RunRecord]) -> None:
     """Say in each run record (and its ``run.json``, and MLflow run) which params came from tuning; give each
     model folder the tuned preprocessing and vocabulary. ``params`` are the overlaid ones."""
     record = load_tuned(params, arch)
@@ -103,22 +104,21 @@ def record_tuned(params: Params, arch: str, records: list[dict[str, Any]]) -> No
     data_dir = tuned_data_dir(params, arch)
     client = None
     for rec in records:
-        rec["tuned"] = info
-        model_dir = Path(rec["checkpoint"]).parent
+        rec.tuned = info
+        model_dir = Path(rec.checkpoint).parent
         if info and preprocess_keys(overrides):
             for name in (PREPROCESS_FILE, "vocab.json"):
                 shutil.copyfile(Path(params.base.processed_dir) / name, model_dir / name)
-        if (model_dir / "run.json").is_file():
-            write_json(model_dir / "run.json", {**read_json(model_dir / "run.json"), "tuned": info})
-        if info and rec.get("mlflow_run_id"):
+        rec.save(model_dir)
+        if info and rec.mlflow_run_id:
             if client is None:
                 from mlflow import MlflowClient
 
                 from pipeline.tracking import tracking_uri
 
                 client = MlflowClient(tracking_uri=tracking_uri(params.base))
-            client.set_tag(rec["mlflow_run_id"], "tuned", "true")
-            client.set_tag(rec["mlflow_run_id"], "tuned.keys", ",".join(sorted(overrides)))
-            client.set_tag(rec["mlflow_run_id"], "tuned.study", str(record.get("study_name")))
+            client.set_tag(rec.mlflow_run_id, "tuned", "true")
+            client.set_tag(rec.mlflow_run_id, "tuned.keys", ",".join(sorted(overrides)))
+            client.set_tag(rec.mlflow_run_id, "tuned.study", str(record.get("study_name")))
     if info and preprocess_keys(overrides):
         shutil.rmtree(data_dir, ignore_errors=True)  # a finished training leaves no state behind

@@ -1,0 +1,232 @@
+"""The one fit. Every training runs through :func:`fit`: classifier networks (train stage), language models
+(train_lm), MLM pretraining (pretrain), fine-tuning (finetune) and every Optuna trial (tune).
+
+The Lightning ``Trainer`` is built here and nowhere else (:func:`build_trainer`): early stopping,
+best/last checkpoints, resume, MLflow logging, seeding, precision, ``accelerator``/``devices``/``strategy``,
+the CPU thread policy and the progress bar are set once, from the section's trainer keys.
+
+A fit with a :class:`~pipeline.training.state.TrainingState` is resumable: while it runs, ``best.ckpt`` and
+``last.ckpt`` live in the state folder (outside the DVC output, which DVC deletes before re-running a stage);
+a run with the same fingerprint resumes from ``last.ckpt`` in the same MLflow run; at the end both move to
+``out_dir`` and the state is removed. A fit without state (an Optuna trial) keeps no checkpoint and logs
+nothing to MLflow itself (the trial's callbacks do).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.runtime import ThreadSettings, apply_thread_policy
+from pipeline.training.callbacks import RecordCurve, best_and_last
+from pipeline.training.state import TrainingState
+
+log = logging.getLogger("fit")
+
+CLASSIFIER_MONITOR = "val/f1_macro"  # what classifiers stop early on and keep the best epoch of
+LM_MONITOR = "val/loss"  # language models and MLM pretraining
+# Trainer keys that may change between an interrupted training and its resumption (they change how or
+# how long it runs, not what one epoch computes), plus the list keys of a section.
+RESUME_FREE = frozenset(
+    {
+        "architectures",
+        "seeds",
+        "max_epochs",
+        "epochs",
+        "patience",
+        "resume",
+        "state_dir",
+        "output_dir",
+        "accelerator",
+        "precision",
+        "devices",
+        "num_nodes",
+        "strategy",
+        "num_threads",
+        "num_workers",
+    }
+)
+
+
+def resumable_settings(section: Any) -> dict[str, Any]:
+    """A params section without :data:`RESUME_FREE` keys: what a resumed training must share."""
+    return {k: v for k, v in section.model_dump().items() if k not in RESUME_FREE}
+
+
+def resolve_precision(choice: str, cuda: bool, bf16_supported: bool = False) -> str:
+    """Lightning precision: mixed precision only on a CUDA GPU, full 32-bit on CPU."""
+    if not cuda:
+        return "32-true"
+    if choice == "auto":
+        return "bf16-mixed" if bf16_supported else "16-mixed"
+    return "32-true" if choice == "32" else choice
+
+
+def device_precision(accelerator: str, choice: str) -> str:
+    """:func:`resolve_precision` for the device ``accelerator`` will train on."""
+    import torch
+
+    cuda = accelerator != "cpu" and torch.cuda.is_available()
+    return resolve_precision(choice, cuda, cuda and torch.cuda.is_bf16_supported())
+
+
+@dataclass
+class FitSpec:
+    """What one fit needs beyond the module, the data and the trainer keys."""
+
+    name: str  # logs and the MLflow run name
+    stage: str  # MLflow tag
+    monitor: str | None  # early stopping and best checkpoint; None: no early stopping, best = last epoch
+    mode: str = "max"
+    early_stopping: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+    hyperparams: dict[str, Any] | None = None  # logged once, on a fresh start
+    state: TrainingState | None = None  # None: no checkpoints, no MLflow run (Optuna trials)
+    out_dir: Path | None = None  # where best.ckpt and last.ckpt end (with ``state``)
+    sanity_val_steps: int | None = 0  # None keeps Lightning's default
+    processes: int = 1  # processes sharing this machine's cores (DDP processes, parallel workers)
+    num_threads: int | None = None  # intra-op threads instead of the section's num_threads (tuning trials)
+
+
+@dataclass
+class FitResult:
+    """What a fit leaves: the curve recorder, where the checkpoints are, the MLflow run."""
+
+    recorder: RecordCurve
+    resumed: bool
+    precision: str
+    device: str
+    threads: ThreadSettings
+    run_id: str | None = None
+    experiment_id: str | None = None
+    client: Any = None  # MlflowClient
+    best: Path | None = None
+    last: Path | None = None
+
+    def summary(self, model: Any, best_row: dict[str, Any]) -> dict[str, Any]:
+        """The run-record fields every fit shares: size, device, time, epochs, best epoch, threads."""
+        return {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "device": self.device,
+            "precision": self.precision,
+            "train_time_s": round(self.recorder.elapsed_s, 2),
+            "epochs_run": len(self.recorder.curve),
+            "resumed_at_epoch": self.recorder.start_epoch if self.resumed else None,
+            "best_epoch": best_row.get("epoch"),
+            "torch_threads": self.threads.intra_op,
+        }
+
+
+def build_trainer(
+    section: Any,
+    spec: FitSpec,
+    *,
+    deterministic: bool,
+    logger: Any,
+    callbacks: Sequence[Any],
+) -> tuple[Any, str]:
+    """The Lightning ``Trainer`` for ``section``'s trainer keys, and the precision it resolved."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    checkpoints: list[Any] = []
+    if spec.state is not None:
+        checkpoints = list(best_and_last(str(spec.state.checkpoints), spec.monitor, spec.mode))
+    early = []
+    if spec.monitor and spec.early_stopping:
+        early = [EarlyStopping(monitor=spec.monitor, mode=spec.mode, patience=section.patience)]
+    precision = device_precision(section.accelerator, section.precision)
+    sanity = {} if spec.sanity_val_steps is None else {"num_sanity_val_steps": spec.sanity_val_steps}
+    trainer = L.Trainer(
+        max_epochs=section.max_epochs,
+        accelerator=section.accelerator,
+        devices=section.devices,
+        num_nodes=section.num_nodes,
+        strategy=section.strategy,
+        precision=precision,
+        deterministic=deterministic,
+        callbacks=[*checkpoints, *early, *callbacks],
+        logger=logger,
+        enable_checkpointing=spec.state is not None,
+        gradient_clip_val=section.grad_clip or None,
+        limit_train_batches=section.limit_train_batches,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(spec.state.dir) if spec.state is not None else None,
+        log_every_n_steps=1,
+        **sanity,
+    )
+    return trainer, precision
+
+
+def _mlflow_logger(spec: FitSpec, base: Any) -> Any:
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
+
+    setup_mlflow(base)
+    return MLFlowLogger(
+        experiment_name=base.mlflow_experiment,
+        run_name=spec.name,
+        tracking_uri=tracking_uri(base),
+        tags={**provenance_tags(base.seed), "stage": spec.stage, **spec.tags},
+        run_id=spec.state.mlflow_run_id if spec.state else None,
+    )
+
+
+def fit(
+    module: Any,
+    data: Any,
+    section: Any,
+    base: Any,
+    spec: FitSpec,
+    recorder: RecordCurve | None = None,
+    callbacks: Sequence[Any] = (),
+) -> FitResult:
+    """Train ``module`` on ``data`` (a LightningDataModule, or a ``(train_loader, val_loader)`` pair) with
+    ``section``'s trainer keys; the caller seeds and builds the module. See the module docstring."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
+    requested = section.num_threads if spec.num_threads is None else spec.num_threads
+    threads = apply_thread_policy(requested, spec.processes)
+    recorder = recorder or RecordCurve()
+    state = spec.state
+    logger = _mlflow_logger(spec, base) if state is not None else False
+    if state is not None:
+        state.save(logger.run_id)
+    trainer, precision = build_trainer(
+        section, spec, deterministic=base.deterministic, logger=logger, callbacks=[recorder, *callbacks]
+    )
+    resume_from = state.resume_from if state is not None else None
+    if resume_from is not None:
+        log.info("%s: resuming an interrupted training from %s", spec.name, resume_from)
+    elif logger and spec.hyperparams:
+        logger.log_hyperparams(spec.hyperparams)
+    if isinstance(data, tuple):
+        loaders = {"train_dataloaders": data[0], "val_dataloaders": data[1]}
+    else:
+        loaders = {"datamodule": data}
+    trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None, **loaders)
+
+    result = FitResult(
+        recorder=recorder,
+        resumed=resume_from is not None,
+        precision=precision,
+        device=str(trainer.strategy.root_device),
+        threads=threads,
+    )
+    if state is None:
+        return result
+    out_dir = spec.out_dir or state.dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if trainer.is_global_zero:
+        for name in ("best.ckpt", "last.ckpt"):
+            shutil.move(str(state.checkpoints / name), str(out_dir / name))
+        state.clear()
+    result.run_id, result.experiment_id, result.client = logger.run_id, logger.experiment_id, logger.experiment
+    result.best, result.last = out_dir / "best.ckpt", out_dir / "last.ckpt"
+    return result
