@@ -142,6 +142,7 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         accelerator=pp.accelerator,
         precision=pp.precision,
         grad_clip=pp.grad_clip,
+        limit_train_batches=pp.limit_train_batches,
         hyperparams=flat_params(params, ("base", "pretrain")),
     )
     result = fit(module, dm, base, settings, state, out_dir, WithPerplexity(), callbacks)

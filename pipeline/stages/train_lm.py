@@ -147,6 +147,7 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> dict[s
         logger=logger,
         recorder=recorder,
         callbacks=callbacks,
+        precision=gt.precision,
     )
     if resume_from is None:
         logger.log_hyperparams(flat_params(params, ("base", "generate")))
