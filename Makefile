@@ -9,10 +9,10 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup run test test-fast lint format bench lock clean
+.PHONY: help setup run test test-fast lint format params-doc bench lock clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ lint: setup  ## ruff
 format: setup  ## ruff format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+params-doc: setup  ## regenerate README.md's params reference from the schema (python -m pipeline params --markdown)
+	$(BIN)/python -c 'from pipeline.config.schema import update_readme; update_readme("README.md")'
 
 bench: setup  ## run every benchmark in bench/ (figures in reports/bench/<name>.json)
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done

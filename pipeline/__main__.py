@@ -1,4 +1,4 @@
-"""``python -m pipeline <stage> [args]``: run one stage; ``check`` validates params.yaml, ``params`` prints it."""
+"""``python -m pipeline <stage> [args]``: run one stage; ``check`` validates params.yaml, ``params`` documents it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 STAGES_DIR = Path(__file__).parent / "stages"
-COMMANDS = {"check": "validate params.yaml and exit"}
+COMMANDS = {
+    "check": "validate params.yaml and exit",
+    "params": "print every params key: type, default, description (--markdown: tables)",
+}
 
 
 def stages() -> dict[str, str]:
@@ -46,6 +49,11 @@ def main() -> None:
             print("params.yaml is valid")
 
         cli.run(check)
+        return
+    if name == "params":
+        from pipeline.config import schema
+
+        cli.run(schema.main)
         return
     if name not in stages():
         allowed = ", ".join([*stages(), *COMMANDS])

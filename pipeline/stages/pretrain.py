@@ -136,7 +136,6 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
         stage="pretrain",
         monitor=LM_MONITOR if val_texts else None,
         mode="min",
-        early_stopping=False,  # every epoch runs; the best one is kept
         tags={"arch": ARCH},
         hyperparams=flat_params(params, ("base", "pretrain")),
         state=state,

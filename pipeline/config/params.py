@@ -1,0 +1,101 @@
+"""The whole of ``params.yaml``: :class:`Params`, its validation and the error messages naming each bad key.
+
+Every stage calls :func:`load_params` first, so a misspelt key, a wrong type or an unknown architecture
+stops the run before any work starts, with a message that names the key and, where there is a fixed set,
+the allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from pipeline.config.base import BaseParams, ParamsError, Section, ordered_keys
+from pipeline.config.data import DataParams, PreprocessParams
+from pipeline.config.evaluate import EvaluateParams, RegistryParams, ReportParams
+from pipeline.config.generate import GenerateParams
+from pipeline.config.pretrained import FinetuneParams, PretrainParams
+from pipeline.config.scrape import ScrapeParams
+from pipeline.config.train import EmbeddingsParams, TrainParams
+from pipeline.config.tune import TuneParams
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class Params(Section):
+    base: BaseParams = Field(default_factory=BaseParams, description="Seed, folders and the MLflow store.")
+    data: DataParams = Field(default_factory=DataParams, description="Where the documents come from.")
+    scrape: ScrapeParams = Field(default_factory=ScrapeParams, description="The crawl (data.source: scrape).")
+    preprocess: PreprocessParams = Field(
+        default_factory=PreprocessParams, description="Normalisation, tokens, vocabulary, classes and splits."
+    )
+    embeddings: EmbeddingsParams = Field(
+        default_factory=EmbeddingsParams, description="word2vec/fastText vectors for train.embedding_init."
+    )
+    train: TrainParams = Field(default_factory=TrainParams, description="The classifiers of the train stage.")
+    pretrain: PretrainParams = Field(
+        default_factory=PretrainParams, description="The small BERT pre-trained on the project's corpus."
+    )
+    finetune: FinetuneParams = Field(
+        default_factory=FinetuneParams, description="Pretrained-transformer classifiers (finetune@<arch>)."
+    )
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams, description="Test-set metrics and statistics.")
+    report: ReportParams = Field(default_factory=ReportParams, description="The HTML/markdown report.")
+    generate: GenerateParams = Field(
+        default_factory=GenerateParams, description="Language models and Arabic text generation."
+    )
+    registry: RegistryParams = Field(
+        default_factory=RegistryParams, description="The best classifier in the MLflow model registry."
+    )
+    tune: TuneParams = Field(default_factory=TuneParams, description="Hyperparameter search with Optuna.")
+
+    @property
+    def classifiers(self) -> list[str]:
+        """Every classifier the pipeline trains: ``train.architectures`` then ``finetune.architectures``."""
+        return [*self.train.architectures, *self.finetune.architectures]
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid params ({err.error_count()} problem(s)):"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            parent = e["loc"][:-1]
+            model: Any = Params
+            for part in parent:
+                field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
+                model = field.annotation if field is not None else None
+            allowed = ", ".join(ordered_keys(model)) if hasattr(model, "model_fields") else "?"
+            msg = f"unknown key; allowed keys here: {allowed}"
+        elif isinstance(e.get("input"), str | int | float | bool) and "got" not in msg:
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"  - {key or '<root>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_params(data: Any, source: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise :class:`ParamsError` naming each bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ParamsError(_format_error(source, err)) from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: file not found (run from the repository root)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(data, str(path))
