@@ -9,7 +9,7 @@ from pipeline.stages.evaluate import evaluate
 from pipeline.stages.report import report
 from pipeline.stages.train import train
 from pipeline.training.fit import resolve_precision
-from pipeline.training.module import balanced_class_weights, schedule_factor
+from pipeline.training.module import balanced_class_weights
 from tests.conftest import interrupt_at_epoch, preprocessed_project
 
 OVERRIDES = {
@@ -100,16 +100,25 @@ def test_baseline_flows_through_evaluate_report_and_mlflow(project, zoo):
     assert {"run.json", "model.joblib"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-def test_schedule_factors():
-    assert schedule_factor("none", 5, 2, 10) == 1.0
-    assert schedule_factor("plateau", 5, 2, 10) == 1.0
-    # warmup: 1/3, 2/3, then the peak
-    assert [schedule_factor("linear", s, 2, 10) for s in range(3)] == pytest.approx([1 / 3, 2 / 3, 1.0])
-    assert schedule_factor("linear", 6, 2, 10) == pytest.approx(0.5)
-    assert schedule_factor("linear", 10, 2, 10) == 0.0
-    assert schedule_factor("cosine", 6, 2, 10) == pytest.approx(0.5)
-    assert schedule_factor("cosine", 4, 2, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
-    assert schedule_factor("cosine", 10, 2, 10) == pytest.approx(0.0)
+def _factor(kind: str, step: int, warmup: int, total: int) -> float:
+    """The LR multiplier of transformers' warmup schedules (what the modules use) at ``step``."""
+    import torch
+
+    from pipeline.training.optim import with_schedule
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    conf = with_schedule(opt, kind, warmup / total, total)
+    return conf["lr_scheduler"]["scheduler"].lr_lambdas[0](step)
+
+
+def test_warmup_schedules_come_from_transformers():
+    # linear warmup from 0 over 2 of 10 steps, then linear / half-cosine decay to 0
+    assert [_factor("linear", s, 2, 10) for s in range(3)] == pytest.approx([0.0, 0.5, 1.0])
+    assert _factor("linear", 6, 2, 10) == pytest.approx(0.5)
+    assert _factor("linear", 10, 2, 10) == 0.0
+    assert _factor("cosine", 6, 2, 10) == pytest.approx(0.5)
+    assert _factor("cosine", 4, 2, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert _factor("cosine", 10, 2, 10) == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
@@ -124,7 +133,7 @@ def test_step_schedules_change_the_lr_as_declared(project, kind):
     warmup = int(0.25 * total)
     for row in rec["curve"]:
         steps_done = (row["epoch"] + 1) * steps_per_epoch
-        assert row["lr"] == pytest.approx(tp.lr * schedule_factor(kind, steps_done, warmup, total), abs=1e-9)
+        assert row["lr"] == pytest.approx(tp.lr * _factor(kind, steps_done, warmup, total), abs=1e-9)
     assert rec["curve"][-1]["lr"] == pytest.approx(0.0, abs=1e-9)
 
 

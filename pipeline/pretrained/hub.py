@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from pipeline.config import Params, ParamsError
 from pipeline.data.jsonl import DataError
 from pipeline.models.registry import ARCHITECTURES, is_pretrained
@@ -79,6 +81,17 @@ def load_classifier(checkpoint: str, labels: list[str]) -> Any:
         )
     except (OSError, ValueError, KeyError) as err:
         raise _fail(checkpoint, "model", err) from None
+
+
+class HubClassifier(nn.Module):
+    """A Hugging Face sequence classifier as a network component: ``(input_ids, attention_mask)`` → logits."""
+
+    def __init__(self, checkpoint: str, labels: list[str]) -> None:
+        super().__init__()
+        self.model = load_classifier(checkpoint, labels).train()  # from_pretrained returns it in eval mode
+
+    def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
 def local_files(checkpoint: str) -> tuple[Path, ...]:

@@ -37,11 +37,10 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     from pipeline.evaluation.latency import latency
     from pipeline.pretrained.data import SplitDataModule
     from pipeline.pretrained.hub import load_tokenizer, local_files, quiet, resolve_checkpoint
-    from pipeline.pretrained.modules import SequenceClassifierModule, optim_settings
     from pipeline.pretrained.predictor import PretrainedPredictor
     from pipeline.pretrained.text import model_text
     from pipeline.training.fit import CLASSIFIER_MONITOR, FitSpec, fit, resumable_settings
-    from pipeline.training.module import balanced_class_weights
+    from pipeline.training.module import ClassifierModule, balanced_class_weights
     from pipeline.training.state import fingerprint, open_state
 
     if not is_pretrained(arch):
@@ -58,7 +57,8 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     tokenizer = load_tokenizer(checkpoint)
     dm = SplitDataModule(base.processed_dir, tokenizer, model_text(normalize), ft.max_length, ft.batch_size)
     weights = balanced_class_weights(dm.split("train").labels, len(labels)) if ft.class_weights == "balanced" else None
-    module = SequenceClassifierModule(checkpoint, labels, optim_settings(ft), weights)
+    settings = {k: v for k, v in ft.model_dump().items() if k not in ("checkpoints", "architectures")}
+    module = ClassifierModule(arch, 0, len(labels), settings, weights, checkpoint=checkpoint, labels=labels)
 
     out_dir = Path(base.models_dir) / arch
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -85,13 +85,13 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     )
     result = fit(module, dm, ft, base, spec, callbacks=callbacks)
 
-    best = SequenceClassifierModule.load_from_checkpoint(result.best, map_location="cpu")
+    best = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu").net.model
     best_dir = out_dir / "best"
-    best.model.save_pretrained(str(best_dir))
+    best.save_pretrained(str(best_dir))
     tokenizer.save_pretrained(str(best_dir))
     result.best.unlink()  # best/ is the best epoch; last.ckpt stays for the record
     test_rows = dm.split("test").rows
-    predictor = PretrainedPredictor(arch, best.model.to("cpu"), tokenizer, normalize, ft.max_length)
+    predictor = PretrainedPredictor(arch, best.to("cpu"), tokenizer, normalize, ft.max_length)
     curve = result.recorder.curve
     best_row = max(curve, key=lambda r: r.get(CLASSIFIER_MONITOR, float("-inf"))) if curve else {}
     record = RunRecord(
@@ -105,7 +105,7 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
         pretrained_here=ours,
         normalize=normalize,
         max_length=ft.max_length,
-        **result.summary(best.model, best_row),
+        **result.summary(best, best_row),
         best_val_f1_macro=best_row.get(CLASSIFIER_MONITOR),
         train_samples=len(dm.split("train")),
         class_weights=weights,

@@ -72,11 +72,12 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
     from pipeline.pretrained.corpus import build_corpus, corpus_digest
     from pipeline.pretrained.data import MLMDataModule, encode
     from pipeline.pretrained.hub import load_tokenizer, quiet
-    from pipeline.pretrained.modules import MLMModule, optim_settings
+    from pipeline.pretrained.modules import MLMModule
     from pipeline.pretrained.text import model_text
     from pipeline.pretrained.tokenizer import train_wordpiece
     from pipeline.training.callbacks import RecordCurve
     from pipeline.training.fit import LM_MONITOR, FitSpec, fit, resumable_settings
+    from pipeline.training.optim import optim_settings
     from pipeline.training.state import fingerprint, open_state
 
     quiet()

@@ -1,8 +1,7 @@
-"""One generic LightningModule; the network is a swappable component from the registry."""
+"""One generic LightningModule for every classifier; the network is a swappable component."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from pipeline.config import TrainParams
 from pipeline.models.networks import build_network
+from pipeline.models.registry import kind
+from pipeline.training.optim import decay_groups, with_schedule
 
 
 def _metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -36,26 +37,15 @@ def balanced_class_weights(labels: Sequence[int], num_classes: int) -> list[floa
     return [n / (num_classes * c) if c else 1.0 for c in counts]
 
 
-def schedule_factor(kind: str, step: int, warmup_steps: int, total_steps: int) -> float:
-    """LR multiplier at optimizer step ``step`` (0-based) for the per-step schedules.
-
-    ``linear``/``cosine``: linear warmup from 1/(warmup+1) to 1 over ``warmup_steps``, then linear or
-    half-cosine decay to 0 at ``total_steps``; ``none`` (and ``plateau``, driven by validation): 1.
-    """
-    if kind not in ("linear", "cosine"):
-        return 1.0
-    if step < warmup_steps:
-        return (step + 1) / (warmup_steps + 1)
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    if kind == "linear":
-        return 1.0 - progress
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 class ClassifierModule(L.LightningModule):
-    """Cross-entropy training of ``build_network(arch, …)`` with per-split metrics.
+    """Cross-entropy training of any registered classifier network, with one torchmetrics object per split.
 
-    Logged keys: ``train/loss``, ``train/acc``, ``train/f1_macro``, ``val/…``, ``test/…``.
+    The network is a component: ``build_network(arch, …)`` for the train stage's networks, or a Hugging Face
+    sequence classifier loaded from ``checkpoint`` for the pretrained architectures (finetune stage). A batch
+    is a dict of the network's inputs plus ``labels`` (``ids``/``lengths`` for the networks,
+    ``input_ids``/``attention_mask`` for Hugging Face models). ``settings`` is the params section the model
+    trains with (``train`` or ``finetune``, dumped). Logged keys: ``train/loss``, ``train/acc``,
+    ``train/f1_macro``, ``val/…``, ``test/…``.
     """
 
     def __init__(
@@ -63,23 +53,33 @@ class ClassifierModule(L.LightningModule):
         arch: str,
         vocab_size: int,
         num_classes: int,
-        train_params: dict[str, Any],
+        settings: dict[str, Any],
         class_weights: list[float] | None = None,
+        checkpoint: str | None = None,
+        labels: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.tp = TrainParams(**train_params)
-        self.net: nn.Module = build_network(arch, vocab_size, num_classes, self.tp)
-        if self.tp.embedding_init != "random" and self.tp.freeze_embeddings:
-            self.word_embedding().weight.requires_grad_(False)
+        self.pretrained = kind(arch) == "pretrained"
+        if self.pretrained:
+            from pipeline.config import FinetuneParams
+            from pipeline.pretrained.hub import HubClassifier
+
+            self.tp: Any = FinetuneParams(**settings)
+            self.net: nn.Module = HubClassifier(checkpoint or "", labels or [str(i) for i in range(num_classes)])
+        else:
+            self.tp = TrainParams(**settings)
+            self.net = build_network(arch, vocab_size, num_classes, self.tp)
+            if self.tp.embedding_init != "random" and self.tp.freeze_embeddings:
+                self.word_embedding().weight.requires_grad_(False)
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss = nn.CrossEntropyLoss(weight=weight)
         self.train_metrics = _metrics(num_classes, "train/")
         self.val_metrics = _metrics(num_classes, "val/")
         self.test_metrics = _metrics(num_classes, "test/")
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.net(ids, lengths)
+    def forward(self, *args: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.net(*args, **inputs)
 
     def word_embedding(self) -> nn.Embedding:
         """The network's token embedding table (vocabulary size x embedding_dim)."""
@@ -96,9 +96,12 @@ class ClassifierModule(L.LightningModule):
         with torch.no_grad():
             table.weight.copy_(weights)
 
+    def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self(**{k: v for k, v in batch.items() if k != "labels"})
+
     def _step(self, batch: dict[str, torch.Tensor], stage: str, metrics: MetricCollection) -> torch.Tensor:
-        logits = self(batch["ids"], batch["lengths"])
-        loss = self.loss(logits, batch["labels"])
+        logits = self._logits(batch)
+        loss = self.loss(logits.float(), batch["labels"])
         metrics.update(logits.argmax(-1), batch["labels"])
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["labels"]))
         self.log_dict(metrics, on_step=False, on_epoch=True)
@@ -114,24 +117,16 @@ class ClassifierModule(L.LightningModule):
         self._step(batch, "test", self.test_metrics)
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return torch.softmax(self(batch["ids"], batch["lengths"]), dim=-1)
+        return torch.softmax(self._logits(batch), dim=-1)
 
     def configure_optimizers(self) -> Any:
-        """Adam and the ``train.scheduler`` schedule."""
-        trainable = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(trainable, lr=self.tp.lr, weight_decay=self.tp.weight_decay)
-        kind = self.tp.scheduler
-        if kind == "none":
-            return optimizer
-        if kind == "plateau":
-            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max", factor=0.5, patience=max(0, self.tp.patience // 2 - 1)
-            )
-            return {
-                "optimizer": optimizer,
-                "lr_scheduler": {"scheduler": plateau, "monitor": "val/f1_macro", "interval": "epoch"},
-            }
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(self.tp.warmup_ratio * total)
-        sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule_factor(kind, step, warmup, total))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        """Adam for the networks, AdamW without decay on biases and norms for Hugging Face models; the
+        section's ``scheduler`` (see :mod:`pipeline.training.optim`)."""
+        tp = self.tp
+        if self.pretrained:
+            optimizer: torch.optim.Optimizer = torch.optim.AdamW(decay_groups(self, tp.weight_decay), lr=tp.lr)
+        else:
+            trainable = [p for p in self.parameters() if p.requires_grad]
+            optimizer = torch.optim.Adam(trainable, lr=tp.lr, weight_decay=tp.weight_decay)
+        total = int(self.trainer.estimated_stepping_batches) if tp.scheduler in ("linear", "cosine") else 1
+        return with_schedule(optimizer, tp.scheduler, tp.warmup_ratio, total, patience=max(0, tp.patience // 2 - 1))
