@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup run test test-fast lint format params-doc bench lock clean
+.PHONY: help setup run test test-fast lint format params-doc dvc-deps bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -54,3 +54,6 @@ lock: setup  ## re-resolve requirements.lock from the installed environment
 
 clean:  ## remove the virtual environment and caches (not data, models or the MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+dvc-deps: setup  ## re-fit every dvc.yaml stage's code deps to what its entry point imports (tests/test_dvc_deps.py checks)
+	$(BIN)/python -m tests.fit_dvc_deps

@@ -382,7 +382,13 @@ def test_dvc_yaml_tune_stage_wiring():
     deps = tune["do"]["deps"]
     assert "data/processed/train.jsonl" in deps and "data/processed/val.jsonl" in deps
     assert not any("test" in d for d in deps) and "data/processed" not in deps  # never the test split
-    assert {"tune", "train", "preprocess", "base.seed"} <= set(tune["do"]["params"])
+    listed = set(tune["do"]["params"])  # exact keys: tests/test_dvc_deps.py
+    assert {
+        "base.seed",
+        "preprocess",
+        "train.lr",
+        "tune.search_space",
+    } <= listed and "train.architectures" not in listed
     outs = [next(iter(o)) if isinstance(o, dict) else o for o in tune["do"]["outs"]]
     assert outs == ["${tune.output_dir}/${item}.json", "reports/tuning/${item}.json"]
     assert "optuna" not in json.dumps(tune)  # the study storage is not an output (DVC would delete it)
