@@ -2,6 +2,7 @@
 confident errors, explanations, seeds, the registered pyfunc model loaded by name, the report."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,7 +148,10 @@ def test_registered_model_loads_by_name_and_predicts_raw_text(project, monkeypat
     assert registered["arch"] == min(ARCHS, key=lambda a: (-runs[a]["best_val_f1_macro"], runs[a]["parameters"], a))
     monkeypatch.chdir(tmp_path)  # load from elsewhere: nothing of the project's folders is needed
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    model = mlflow.pyfunc.load_model(f"models:/{params.registry.model_name}@{params.registry.alias}")
+    uri = f"models:/{params.registry.model_name}@{params.registry.alias}"
+    model = mlflow.pyfunc.load_model(uri)
+    shipped = Path(mlflow.artifacts.download_artifacts(uri)) / "code" / "pipeline"
+    assert (shipped / "serving" / "pyfunc.py").is_file() and (shipped / "stages" / "register.py").is_file()
     rows = read_split(root / "data" / "processed" / "test.jsonl")[:8]
     out = model.predict(pd.DataFrame({"text": [r["text"] for r in rows]}))
     expected = load_predictor(root / "models" / registered["arch"], root / "data" / "processed").predict_proba(rows)

@@ -30,7 +30,7 @@ from pipeline.serving.pyfunc import ReviewClassifier
 from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
 
 log = logging.getLogger("register")
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole pipeline package travels with the model
 REQUIREMENTS = ("torch", "lightning", "torchmetrics", "scikit-learn", "numpy", "pandas", "pydantic", "pyyaml",
                 "joblib", "scipy", "transformers", "tokenizers", "snowballstemmer", "nltk")  # fmt: skip
 
