@@ -38,7 +38,7 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if len(sys.argv) >= 2 else 2)
-    name, sys.argv = sys.argv[1], [f"pipeline {sys.argv[1]}", *sys.argv[2:]]
+    name, sys.argv = sys.argv[1], [f"python -m pipeline {sys.argv[1]}", *sys.argv[2:]]
     from pipeline import cli
 
     if name == "check":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
@@ -12,6 +13,16 @@ from pipeline.data.jsonl import DataError
 
 class StageError(RuntimeError):
     """A stage could not produce its outputs (for example a crawl that found nothing)."""
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """A stage's argument parser: its docstring's first line as description, the rest as epilog."""
+    lines = (doc or "").strip().splitlines()
+    return argparse.ArgumentParser(
+        description=lines[0] if lines else None,
+        epilog="\n".join(lines[1:]).strip() or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def run(main: Callable[[], None]) -> None:

@@ -156,3 +156,43 @@ def test_missing_vectors_and_bad_params_are_named(project, tmp_path):
         parse_params({"embeddings": {"min_n": 6, "max_n": 3}})
     with pytest.raises(ParamsError, match=r"train\.embedding_init"):
         parse_params({"train": {"embedding_init": "glove"}})
+
+
+def test_tuning_trials_start_from_the_same_vectors_as_training(project, tmp_path):
+    """Trials build the classifier as training does: pretrained vectors, frozen when asked."""
+    from lightning.pytorch.callbacks import Callback
+
+    from pipeline.stages.tune import tune
+
+    root, params = project
+    p = with_train(params, embedding_init="fasttext", freeze_embeddings=True)
+    p = p.model_copy(update={"base": p.base.model_copy(update={"models_dir": str(tmp_path / "m")})})
+    space = {"train.lr": {"type": "log_float", "low": 0.001, "high": 0.01}}
+    tune_section = p.tune.model_copy(
+        update={
+            "architectures": ["lstm"],
+            "n_trials": 1,
+            "max_epochs": 1,
+            "pruner": "none",
+            "search_space": parse_params({"tune": {"search_space": space}}).tune.search_space,
+            "storage": f"sqlite:///{tmp_path / 'optuna.db'}",
+            "output_dir": str(tmp_path / "tuned"),
+        }
+    )
+    p = p.model_copy(update={"tune": tune_section})
+    embeddings.build(p)
+    vocab = Vocab.load(root / "data/processed/vocab.json")
+    start, _ = embeddings.embedding_matrix(vocab, embeddings.load_vectors(tmp_path / "m", "fasttext"), p.base.seed)
+    seen = []
+
+    class Watch(Callback):
+        def on_fit_start(self, trainer, pl_module):
+            seen.append(pl_module.word_embedding().weight.detach().clone())
+
+        def on_fit_end(self, trainer, pl_module):
+            seen.append(pl_module.word_embedding().weight.detach().clone())
+
+    tune(p, "lstm", callbacks=[Watch()])
+    assert len(seen) == 2
+    assert torch.equal(seen[0], torch.as_tensor(start))  # the trial starts from the vectors
+    assert torch.equal(seen[1], seen[0])  # and keeps them frozen

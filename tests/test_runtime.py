@@ -62,3 +62,30 @@ def _trainer_calls(path: Path) -> int:
 def test_the_lightning_trainer_is_built_in_one_place_only():
     calls = {str(p.relative_to(REPO)): n for p in (REPO / "pipeline").rglob("*.py") if (n := _trainer_calls(p))}
     assert calls == {"pipeline/training/fit.py": 1}
+
+
+def test_training_constants_are_defined_once():
+    """The monitored metric and the resume-free keys used to be defined in four places."""
+    defined: dict[str, list[str]] = {}
+    for path in (REPO / "pipeline").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and ("MONITOR" in target.id or target.id == "RESUME_FREE"):
+                        defined.setdefault(target.id, []).append(str(path.relative_to(REPO)))
+    assert defined == {
+        "CLASSIFIER_MONITOR": ["pipeline/training/fit.py"],
+        "LM_MONITOR": ["pipeline/training/fit.py"],
+        "RESUME_FREE": ["pipeline/training/fit.py"],
+    }
+
+
+def test_cpu_ddp_processes_share_the_cores():
+    from pipeline.config import TrainParams
+    from pipeline.training.fit import processes_per_machine
+
+    assert processes_per_machine(TrainParams(accelerator="cpu", devices=2, strategy="ddp_spawn")) == 2
+    assert processes_per_machine(TrainParams(accelerator="cpu")) == 1
+    assert intra_op_threads(processes=processes_per_machine(TrainParams(accelerator="cpu", devices=2))) == max(
+        1, available_cores() // 2
+    )

@@ -137,6 +137,7 @@ def build(params: Params) -> dict[str, Any]:
 
 
 def main() -> None:
+    cli.parser(__doc__).parse_args()
     build(load_params())
 
 

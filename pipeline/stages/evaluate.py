@@ -321,6 +321,7 @@ def log_to_mlflow(params: Params, results: dict[str, dict[str, Any]]) -> None:
 
 
 def main() -> None:
+    cli.parser(__doc__).parse_args()
     evaluate(load_params())
 
 

@@ -16,7 +16,6 @@ format; logged to MLflow as ``train-<arch>`` (so evaluate and report treat it li
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,7 +121,7 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("arch", help=f"one of: {', '.join(sorted(a for a in ARCHITECTURES if is_pretrained(a)))}")
     args = parser.parse_args()
     finetune(load_params(), args.arch)

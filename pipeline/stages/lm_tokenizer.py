@@ -58,6 +58,7 @@ def build_tokenizer(params: Params) -> dict[str, Any]:
 
 
 def main() -> None:
+    cli.parser(__doc__).parse_args()
     build_tokenizer(load_params())
 
 

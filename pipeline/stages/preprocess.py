@@ -294,6 +294,7 @@ def log_summary(params: Params, summary: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    cli.parser(__doc__).parse_args()
     preprocess(load_params())
 
 

@@ -17,7 +17,6 @@ a demo ``dvc repro`` without fine-tuning pays nothing; ``--always`` pretrains an
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import random
@@ -184,7 +183,7 @@ def needed(params: Params) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--always", action="store_true", help="pretrain even if no fine-tuning uses the result")
     args = parser.parse_args()
     params = load_params()

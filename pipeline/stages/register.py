@@ -157,6 +157,7 @@ def _requirements() -> list[str]:
 
 
 def main() -> None:
+    cli.parser(__doc__).parse_args()
     register(load_params())
 
 

@@ -669,6 +669,7 @@ def report(params: Params) -> None:
 
 
 def main() -> None:
+    cli.parser(__doc__).parse_args()
     report(load_params())
 
 

@@ -169,6 +169,7 @@ def scrape(params: Params) -> dict[str, Any]:
 
 
 def main() -> None:
+    cli.parser(__doc__).parse_args()
     scrape(load_params())
 
 

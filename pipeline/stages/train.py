@@ -14,7 +14,6 @@ to ``<arch>/seeds/<seed>/``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from collections.abc import Sequence
@@ -72,7 +71,7 @@ def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRecord
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("arch", help=f"one of: {', '.join(sorted(a for a in ARCHITECTURES if not is_pretrained(a)))}")
     args = parser.parse_args()
     train(load_params(), args.arch)

@@ -15,7 +15,6 @@ params that shape the model and the data are unchanged (fingerprint), in the sam
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from collections.abc import Sequence
@@ -158,7 +157,7 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRec
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("name", help=f"one of: {', '.join(LM_NAMES)}")
     args = parser.parse_args()
     train_lm(load_params(), args.name)

@@ -41,7 +41,6 @@ MLflow: a parent run ``tune-<arch>`` per study (reopened on resume), a nested ru
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -317,7 +316,7 @@ def tune(params: Params, arch: str, worker: int | None = None, callbacks: Sequen
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("arch", help=f"one of: {', '.join(sorted(ARCHITECTURES))}")
     parser.add_argument(
         "--worker",

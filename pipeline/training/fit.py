@@ -122,6 +122,19 @@ class FitResult:
         }
 
 
+def processes_per_machine(section: Any) -> int:
+    """Training processes this fit starts on one machine: one per device for multi-process CPU training
+    (DDP on CPU), else one (a GPU process needs few CPU threads, and ``auto`` devices are not known yet)."""
+    cpu = section.accelerator == "cpu" or (section.accelerator == "auto" and not _cuda())
+    return section.devices if cpu and isinstance(section.devices, int) else 1
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def build_trainer(
     section: Any,
     spec: FitSpec,
@@ -192,7 +205,7 @@ def fit(
     ``section``'s trainer keys; the caller seeds and builds the module. See the module docstring."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
     requested = section.num_threads if spec.num_threads is None else spec.num_threads
-    threads = apply_thread_policy(requested, spec.processes)
+    threads = apply_thread_policy(requested, spec.processes * processes_per_machine(section))
     recorder = recorder or RecordCurve()
     state = spec.state
     logger = _mlflow_logger(spec, base) if state is not None else False
