@@ -32,6 +32,7 @@ from pipeline.config import EvaluateParams, Params, load_params
 from pipeline.data.jsonl import DataError, read_json, write_json
 from pipeline.data.split import read_split
 from pipeline.evaluation.stats import bootstrap_ci, calibration, holm, mcnemar, mean_std, pr_curves
+from pipeline.reporting.runs import load_run, run_path
 from pipeline.serving.predict import load_predictor
 from pipeline.tracking import setup_mlflow
 
@@ -170,7 +171,7 @@ def seed_results(model_dir: Path, processed_dir: str, rows: list[dict], primary:
     seeds = [{"seed": primary["seed"], "accuracy": primary["accuracy"], "f1_macro": primary["f1_macro"]}]
     seeds[0]["mlflow_run_id"] = primary["mlflow_run_id"]
     for folder in seed_dirs(model_dir)[1:]:
-        run = read_json(folder / "run.json")
+        run = load_run(folder)
         m = classification_metrics(y_true, argmax(load_predictor(folder, processed_dir).predict_proba(rows)), labels)
         seeds.append(
             {
@@ -225,9 +226,9 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
 
     for arch in params.classifiers:
         model_dir = Path(base.models_dir) / arch
-        if not (model_dir / "run.json").is_file():
-            raise DataError(f"{model_dir / 'run.json'}: no trained model (run `dvc repro train@{arch}` first)")
-        run = read_json(model_dir / "run.json")
+        if not run_path(model_dir).is_file():
+            raise DataError(f"{run_path(model_dir)}: no trained model (run `dvc repro train@{arch}` first)")
+        run = load_run(model_dir)
         predictor = load_predictor(model_dir, base.processed_dir)
         probs = predictor.predict_proba(rows)
         y_pred = argmax(probs)

@@ -26,6 +26,7 @@ from typing import Any
 from pipeline import cli
 from pipeline.config import Params, load_params
 from pipeline.data.jsonl import DataError, read_json, write_json
+from pipeline.reporting.runs import load_run
 from pipeline.serving.pyfunc import ReviewClassifier
 from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
 
@@ -40,7 +41,7 @@ def select(params: Params) -> tuple[str, dict[str, Any], dict[str, Any]]:
     base = params.base
     candidates = []
     for arch in params.classifiers:
-        run = read_json(Path(base.models_dir) / arch / "run.json")
+        run = load_run(Path(base.models_dir) / arch)
         ev = read_json(Path(base.reports_dir) / "eval" / f"{arch}.json")
         score = run.get("best_val_f1_macro") if params.registry.select_by == "val" else ev.get("f1_macro")
         if score is None:
@@ -51,6 +52,21 @@ def select(params: Params) -> tuple[str, dict[str, Any], dict[str, Any]]:
         raise DataError(f"no classifier has a {params.registry.select_by} macro-F1 to choose by")
     _, _, arch, run, ev = min(candidates, key=lambda c: c[:3])
     return arch, run, ev
+
+
+def describe(params: Params, arch: str, run: dict[str, Any], ev: dict[str, Any]) -> str:
+    """The registered version's description: what was chosen, its test figures with their interval (at the level
+    the evaluate stage recorded, else ``evaluate.confidence_level``) and provenance."""
+    interval = ""
+    if "ci" in ev:
+        level = ev["ci"].get("level", params.evaluate.confidence_level)
+        ci = ev["ci"]["f1_macro"]
+        interval = f" ({100 * level:g}% CI {ci['low']:.4f}–{ci['high']:.4f})"
+    return (
+        f"{arch} ({run.get('family')}), chosen by {params.registry.select_by} macro-F1 among "
+        f"{', '.join(params.classifiers)}. Test accuracy {ev['accuracy']:.4f}, macro-F1 {ev['f1_macro']:.4f}"
+        f"{interval}. Training run {run.get('mlflow_run_id')}, git {run.get('git_commit')}."
+    )
 
 
 def register(params: Params) -> dict[str, Any]:
@@ -106,12 +122,7 @@ def register(params: Params) -> dict[str, Any]:
             )
             register_run_id = mlrun.info.run_id
     version = str(info.registered_model_version)
-    description = (
-        f"{arch} ({run.get('family')}), chosen by {reg.select_by} macro-F1 among {', '.join(params.classifiers)}. "
-        f"Test accuracy {ev['accuracy']:.4f}, macro-F1 {ev['f1_macro']:.4f}"
-        + (f" (95% CI {ev['ci']['f1_macro']['low']:.4f}–{ev['ci']['f1_macro']['high']:.4f})" if "ci" in ev else "")
-        + f". Training run {run.get('mlflow_run_id')}, git {run.get('git_commit')}."
-    )
+    description = describe(params, arch, run, ev)
     client.update_model_version(reg.model_name, version, description=description)
     for key, value in {**metrics, "arch": arch, "training_run_id": run.get("mlflow_run_id"),
                        "git_commit": run.get("git_commit"), "selected_by": reg.select_by}.items():  # fmt: skip
