@@ -5,8 +5,9 @@ validation checkpoint; ``tfidf_linear``: ``model.joblib``; other families throug
 predicts the test split and writes ``<reports_dir>/eval/<arch>.json``:
 
 - accuracy, macro-F1, weighted-F1, per-class precision/recall/F1, the confusion matrix;
-- 95% percentile-bootstrap intervals for accuracy and macro-F1 (``ci``), seeded with ``base.seed``;
-- calibration (expected calibration error and the reliability bins), per-class PR curves;
+- percentile-bootstrap intervals for accuracy and macro-F1 at ``evaluate.confidence_level`` (``ci``; scipy),
+  seeded with ``base.seed``;
+- calibration (expected calibration error, torchmetrics, and the reliability bins), per-class PR curves;
 - every seed's model (``models/<arch>/seeds/<seed>/``, see ``train.seeds``): ``seeds``, ``seed_mean``,
   ``seed_std`` (the primary model is the one all other figures describe);
 - McNemar's test of the best model (test macro-F1) against this one (``significance``);
@@ -26,6 +27,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline import cli
 from pipeline.config import EvaluateParams, Params, load_params
@@ -64,7 +67,8 @@ def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[st
 
 
 def argmax(probs: Sequence[Sequence[float]]) -> list[int]:
-    return [max(range(len(p)), key=p.__getitem__) for p in probs]
+    """The predicted class of each row (the first on ties)."""
+    return np.asarray(probs).argmax(axis=1).tolist()
 
 
 def confident_errors(
