@@ -261,3 +261,32 @@ def test_report_renders_tuning_and_generation_and_never_lets_scraped_markup_run(
     assert "Tuning" in html and "parent123" in html and "tune-gru" in md and "figures/tuning-gru.png" in md
     assert (reports / "figures" / "tuning-gru.png").is_file() and not (reports / "figures" / "tuning-lstm.png").exists()
     assert "123.5" in html and "Class agreement" in md and '<td class="rtl" dir="rtl" lang="ar"><bdi>' in html
+
+
+def test_registered_version_states_the_interval_level_evaluate_used(project):
+    """The version's description gives the macro-F1 interval at the evaluated level (it said "95% CI" always)."""
+    root, params, _, registered = project
+    from mlflow.tracking import MlflowClient
+
+    path = root / "reports" / "eval" / f"{registered['arch']}.json"
+    saved = {p: p.read_text(encoding="utf-8") for p in (path, root / "reports" / "registry.json")}
+    ev = json.loads(saved[path])
+    ev["ci"]["level"] = 0.9
+    path.write_text(json.dumps(ev, ensure_ascii=False), encoding="utf-8")
+    evaluate_at_90 = params.evaluate.model_copy(update={"confidence_level": 0.9})
+    # a model name of its own: the project's registered model and its alias stay as the other tests see them
+    own_name = params.registry.model_copy(update={"model_name": params.registry.model_name + "-ci90"})
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(root)
+            record = register(params.model_copy(update={"evaluate": evaluate_at_90, "registry": own_name}))
+    finally:
+        for p, text in saved.items():
+            p.write_text(text, encoding="utf-8")
+    ci = ev["ci"]["f1_macro"]
+    assert f"(90% CI {ci['low']:.4f}–{ci['high']:.4f})" in record["description"]
+    assert "95%" not in record["description"]
+    version = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}").get_model_version(
+        own_name.model_name, record["version"]
+    )
+    assert version.description == record["description"]

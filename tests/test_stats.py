@@ -100,3 +100,76 @@ def test_pr_curves_perfect_and_missing_class():
 def test_mean_std():
     assert mean_std([0.5]) == (0.5, 0.0)
     assert mean_std([0.4, 0.6]) == (0.5, pytest.approx(0.1414, abs=1e-4))
+
+
+def test_macro_f1_is_vectorised_over_resamples():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(5)
+    yt, yp = rng.integers(0, 3, (4, 50)), rng.integers(0, 3, (4, 50))
+    expected = [f1_score(t, p, labels=[0, 1, 2], average="macro", zero_division=0) for t, p in zip(yt, yp, strict=True)]
+    assert macro_f1(yt, yp, 3) == pytest.approx(expected)
+    assert macro_f1(yt.T, yp.T, 3, axis=0) == pytest.approx(expected)
+
+
+def _hand_written_bootstrap(yt, yp, num_classes, resamples, level, seed):
+    """The evaluate stage's interval before scipy.stats.bootstrap, as the reference."""
+    idx = np.random.default_rng(seed).integers(0, len(yt), size=(resamples, len(yt)))
+    acc = (yt[idx] == yp[idx]).mean(axis=1)
+    f1 = np.array([macro_f1(yt[i], yp[i], num_classes) for i in idx])
+    q = [(1 - level) / 2, (1 + level) / 2]
+    return {
+        name: dict(zip(("low", "high"), np.quantile(v, q), strict=True))
+        for name, v in (("accuracy", acc), ("f1_macro", f1))
+    }
+
+
+def test_bootstrap_ci_matches_the_hand_written_percentile_bootstrap():
+    # scipy draws its resamples from the same generator, so the intervals agree up to resampling detail
+    # (with numpy 2.4 and scipy 1.17 they are identical); the level and resample count are kept
+    rng = np.random.default_rng(2)
+    yt = rng.integers(0, 3, 78)
+    yp = np.where(rng.random(78) < 0.6, yt, rng.integers(0, 3, 78))
+    for level in (0.9, 0.95):
+        ours = bootstrap_ci(yt, yp, 3, resamples=1000, level=level, seed=42)
+        ref = _hand_written_bootstrap(yt, yp, 3, 1000, level, 42)
+        for name in ("accuracy", "f1_macro"):
+            assert ours[name]["low"] == pytest.approx(ref[name]["low"], abs=0.02)
+            assert ours[name]["high"] == pytest.approx(ref[name]["high"], abs=0.02)
+    # one document: scipy needs two, every resample of one document is that document
+    assert bootstrap_ci([1], [1], 3) == {
+        "accuracy": {"low": 1.0, "high": 1.0},
+        "f1_macro": {"low": 0.3333, "high": 0.3333},
+    }
+
+
+def test_ece_is_torchmetrics_top_label_calibration_error_and_matches_its_bins():
+    import torch
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(300, 3)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = rng.integers(0, 3, 300)
+    conf, correct = probs.max(axis=1), probs.argmax(axis=1) == y
+    res = calibration(conf, correct, bins=10)
+    tm = multiclass_calibration_error(torch.from_numpy(probs), torch.from_numpy(y), num_classes=3, n_bins=10)
+    assert res["ece"] == pytest.approx(float(tm), abs=1e-4)
+    from_bins = sum(b["count"] / 300 * abs(b["accuracy"] - b["confidence"]) for b in res["bins"] if b["count"])
+    assert res["ece"] == pytest.approx(from_bins, abs=1e-3)
+    # the hand-written (lower, upper] binning it replaced gives the same ECE when no confidence sits on an edge
+    which = np.clip(np.ceil(conf * 10).astype(int) - 1, 0, 9)
+    old = 0.0
+    for b in set(which.tolist()):
+        sel = which == b
+        old += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    assert res["ece"] == pytest.approx(old, abs=1e-4)
+
+
+def test_ece_bins_are_closed_on_the_left_like_torchmetrics():
+    # a standard but different choice at the edges from the old (lower, upper] bins: 0.8 falls in [0.8, 0.9);
+    # 1.0 stays in the last bin (torchmetrics alone would count it in an extra bin, see calibration())
+    bins = calibration([0.8, 1.0], [True, True], bins=10)["bins"]
+    assert bins[8]["count"] == 1 and bins[7]["count"] == 0
+    assert bins[9]["count"] == 1 and bins[9]["confidence"] == 1.0
+    assert calibration([1.0, 1.0], [True, False], bins=10)["ece"] == pytest.approx(0.5)

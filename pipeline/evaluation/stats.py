@@ -1,5 +1,6 @@
-"""Small, pure statistics for the evaluate stage: bootstrap confidence intervals, McNemar's test
-(with Holm's correction across comparisons), expected calibration error and per-class PR curves.
+"""Small, pure statistics for the evaluate stage: bootstrap confidence intervals (``scipy.stats.bootstrap``),
+McNemar's test (scipy's binomial and chi-square), Holm's correction across comparisons, expected calibration
+error (torchmetrics) and per-class PR curves (scikit-learn).
 
 Everything takes plain lists/arrays and returns plain Python numbers, so the functions are easy to
 test against hand-computed values.
@@ -13,16 +14,29 @@ from typing import Any
 import numpy as np
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
-    """Macro-F1 over ``num_classes`` classes (a class with no true and no predicted member scores 0,
-    as scikit-learn does with ``zero_division=0``)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    tp = np.bincount(y_true[y_true == y_pred], minlength=num_classes)[:num_classes].astype(float)
-    pred = np.bincount(y_pred, minlength=num_classes)[:num_classes].astype(float)
-    true = np.bincount(y_true, minlength=num_classes)[:num_classes].astype(float)
-    denom = pred + true
-    f1 = np.divide(2 * tp, denom, out=np.zeros(num_classes), where=denom > 0)
-    return float(f1.mean())
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, axis: int = -1) -> Any:
+    """Macro-F1 over ``num_classes`` classes along ``axis`` (a class with no true and no predicted member scores 0,
+    as scikit-learn does with ``zero_division=0``): a float for 1-D input, else one score per row (e.g. per
+    bootstrap resample).
+
+    Hand-written on purpose: scikit-learn's ``f1_score`` scores one resample per call, and the bootstrap needs a
+    thousand; ``bench/bench_stats.py`` measures this vectorised form (per-row class counts with one
+    ``numpy.bincount``) at under 1 ms against 1.4 s for 1000 resamples of 78 documents, identical values."""
+    yt, yp = np.moveaxis(np.asarray(y_true), axis, -1), np.moveaxis(np.asarray(y_pred), axis, -1)
+    if yt.size and (min(yt.min(), yp.min()) < 0 or max(yt.max(), yp.max()) >= num_classes):
+        raise ValueError(f"labels must be in [0, {num_classes})")
+    lead = yt.shape[:-1]
+    yt, yp = yt.reshape(-1, yt.shape[-1]), yp.reshape(-1, yp.shape[-1])
+    offset = (np.arange(yt.shape[0]) * num_classes)[:, None]  # row r counts classes at r * num_classes + c
+
+    def count(labels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        flat = np.bincount((labels + offset).ravel(), weights=weights, minlength=offset.size * num_classes)
+        return flat.reshape(-1, num_classes)
+
+    tp = count(yt, (yt == yp).ravel().astype(float))
+    denom = count(yt) + count(yp)
+    f1 = np.divide(2 * tp, denom, out=np.zeros(denom.shape), where=denom > 0).mean(axis=-1).reshape(lead)
+    return float(f1) if f1.ndim == 0 else f1
 
 
 def bootstrap_ci(
@@ -33,25 +47,39 @@ def bootstrap_ci(
     level: float = 0.95,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
-    """Percentile bootstrap intervals for accuracy and macro-F1: ``resamples`` draws of the test
-    documents with replacement (seeded), the metric on each, the ``(1-level)/2`` and ``(1+level)/2``
-    quantiles. Returns ``{"accuracy": {"low", "high"}, "f1_macro": {"low", "high"}}``."""
+    """Percentile bootstrap intervals for accuracy and macro-F1 (``scipy.stats.bootstrap``, paired over the test
+    documents): ``resamples`` draws with replacement from ``numpy.random.default_rng(seed)``, both metrics on the
+    same draws, the ``(1-level)/2`` and ``(1+level)/2`` quantiles. Returns ``{"accuracy": {"low", "high"},
+    "f1_macro": {"low", "high"}}``. A single document gives the degenerate interval (every draw is that document)."""
+    from scipy.stats import bootstrap
+
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     yt, yp = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
-    n = len(yt)
-    if n == 0:
+    if len(yt) == 0:
         raise ValueError("bootstrap_ci needs at least one document")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    acc = (yt[idx] == yp[idx]).mean(axis=1)
-    f1 = np.array([macro_f1(yt[i], yp[i], num_classes) for i in idx])
-    q = [(1 - level) / 2, (1 + level) / 2]
-    out = {}
-    for name, values in (("accuracy", acc), ("f1_macro", f1)):
-        low, high = np.quantile(values, q)
-        out[name] = {"low": round(float(low), 4), "high": round(float(high), 4)}
-    return out
+
+    def statistic(t: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.stack([(t == p).mean(axis=axis), macro_f1(t, p, num_classes, axis=axis)])
+
+    if len(yt) == 1:  # scipy needs two observations; every resample of one document is that document
+        low = high = statistic(yt, yp)
+    else:
+        result = bootstrap(
+            (yt, yp),
+            statistic,
+            paired=True,
+            vectorized=True,
+            n_resamples=resamples,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+        low, high = result.confidence_interval
+    return {
+        name: {"low": round(float(low[i]), 4), "high": round(float(high[i]), 4)}
+        for i, name in enumerate(("accuracy", "f1_macro"))
+    }
 
 
 def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool], exact_below: int = 25) -> dict[str, Any]:
@@ -79,7 +107,10 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool], exact_below: i
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values (same order as given), for several comparisons at once."""
+    """Holm–Bonferroni adjusted p-values (same order as given), for several comparisons at once.
+
+    Hand-written: scipy has no Holm step-down (``statsmodels.stats.multitest.multipletests(method="holm")`` has,
+    but statsmodels is not a dependency for these eight lines)."""
     m = len(p_values)
     order = sorted(range(m), key=lambda i: p_values[i])
     adjusted = [0.0] * m
@@ -91,30 +122,45 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def calibration(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> dict[str, Any]:
-    """Expected calibration error over ``bins`` equal-width confidence bins on [0, 1] (a confidence of
-    exactly 0 falls in the first bin): ``sum_b |B|/n * |accuracy(B) - mean confidence(B)|``, with the
-    reliability diagram's bins (``lower``, ``upper``, ``count``, ``confidence``, ``accuracy``)."""
-    conf = np.asarray(confidences, dtype=float)
-    ok = np.asarray(correct, dtype=float)
+    """Expected calibration error over ``bins`` equal-width confidence bins on [0, 1], with the reliability
+    diagram's bins (``lower``, ``upper``, ``count``, ``confidence``, ``accuracy``).
+
+    The ECE is torchmetrics' top-label calibration error, ``sum_b |B|/n * |accuracy(B) - mean confidence(B)|``:
+    ``binary_calibration_error`` of (confidence of the predicted class, whether it was right), which is what
+    ``multiclass_calibration_error`` computes from the probabilities. Bins are ``[lower, upper)``, the last one
+    closed. torchmetrics 1.9 counts a confidence of exactly 1.0 in an extra bin of
+    its own (Lightning-AI/torchmetrics#3510); such confidences are moved a float step down so they count in the
+    last bin, as in the textbook definition. The bins table uses the same edges (``torch.linspace``).
+    ``bench/bench_stats.py``: the replaced per-bin loop was faster (0.07 against 0.2 ms for 78 documents, 8 against
+    25 ms for 100,000) with identical ECE; milliseconds once per model, so the library is used."""
+    import torch
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    conf = np.asarray(confidences, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
     if conf.shape != ok.shape:
         raise ValueError(f"confidences and correct differ in length: {conf.shape[0]} vs {ok.shape[0]}")
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
-    n = len(conf)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.ceil(conf * bins).astype(int) - 1, 0, bins - 1)  # (lower, upper] bins
-    ece, table = 0.0, []
+    conf = np.minimum(conf, np.nextafter(1.0, 0.0))
+    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64).numpy()
+    which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)  # torch.bucketize(right=True)
+    count = np.bincount(which, minlength=bins)
+    sum_conf = np.bincount(which, weights=conf, minlength=bins)
+    sum_ok = np.bincount(which, weights=ok.astype(float), minlength=bins)
+    ece = 0.0
+    if len(conf):
+        ece = float(binary_calibration_error(torch.from_numpy(conf), torch.from_numpy(ok).long(), n_bins=bins))
+    table = []
     for b in range(bins):
-        sel = which == b
-        count = int(sel.sum())
         row: dict[str, Any] = {"lower": round(float(edges[b]), 4), "upper": round(float(edges[b + 1]), 4)}
-        row["count"] = count
-        if count:
-            mean_conf, acc = float(conf[sel].mean()), float(ok[sel].mean())
-            ece += count / n * abs(acc - mean_conf)
-            row.update(confidence=round(mean_conf, 4), accuracy=round(acc, 4))
+        row["count"] = int(count[b])
+        if count[b]:
+            row.update(
+                confidence=round(float(sum_conf[b] / count[b]), 4), accuracy=round(float(sum_ok[b] / count[b]), 4)
+            )
         table.append(row)
-    return {"ece": round(float(ece), 4), "bins": table}
+    return {"ece": round(ece, 4), "bins": table}
 
 
 def pr_curves(y_true: Sequence[int], probs: Sequence[Sequence[float]], labels: Sequence[str]) -> dict[str, Any]:

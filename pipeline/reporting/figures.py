@@ -235,7 +235,8 @@ def tuning_chart(study: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
-def _token_color(score: float, scale: float, signed: bool) -> tuple[float, float, float, float]:
+def token_color(score: float, scale: float, signed: bool) -> tuple[float, float, float, float]:
+    """RGBA of a token's score relative to ``scale``: green/red for signed attributions, orange for attention."""
     v = max(-1.0, min(1.0, score / scale)) if scale else 0.0
     if signed:  # green pushes towards the prediction, red against
         return (0.1, 0.6, 0.2, abs(v) * 0.8) if v >= 0 else (0.85, 0.15, 0.15, abs(v) * 0.8)
@@ -263,7 +264,7 @@ def tokens_chart(explanations: Sequence[dict[str, Any]], title: str, max_tokens:
             if line and x - w < 0:
                 lines.append(line)
                 line, x = [], width_pt
-            line.append((x, shaped, _token_color(s, scale, signed)))
+            line.append((x, shaped, token_color(s, scale, signed)))
             x -= w + gap
         lines.append(line)
         layouts.append((e, lines))

@@ -5,8 +5,9 @@ validation checkpoint; ``tfidf_linear``: ``model.joblib``; other families throug
 predicts the test split and writes ``<reports_dir>/eval/<arch>.json``:
 
 - accuracy, macro-F1, weighted-F1, per-class precision/recall/F1, the confusion matrix;
-- 95% percentile-bootstrap intervals for accuracy and macro-F1 (``ci``), seeded with ``base.seed``;
-- calibration (expected calibration error and the reliability bins), per-class PR curves;
+- percentile-bootstrap intervals for accuracy and macro-F1 at ``evaluate.confidence_level`` (``ci``; scipy),
+  seeded with ``base.seed``;
+- calibration (expected calibration error, torchmetrics, and the reliability bins), per-class PR curves;
 - every seed's model (``models/<arch>/seeds/<seed>/``, see ``train.seeds``): ``seeds``, ``seed_mean``,
   ``seed_std`` (the primary model is the one all other figures describe);
 - McNemar's test of the best model (test macro-F1) against this one (``significance``);
@@ -27,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline import cli
 from pipeline.config import EvaluateParams, Params, load_params
 from pipeline.data.jsonl import DataError, read_json, write_json
@@ -34,6 +37,7 @@ from pipeline.data.split import read_split
 from pipeline.evaluation.stats import bootstrap_ci, calibration, holm, mcnemar, mean_std, pr_curves
 from pipeline.serving.predict import load_predictor
 from pipeline.tracking import setup_mlflow
+from pipeline.training.run_record import RunRecord
 
 log = logging.getLogger("evaluate")
 TEXT_CHARS = 1000  # characters of a document's text kept in the evaluation files
@@ -63,7 +67,8 @@ def classification_metrics(y_true: list[int], y_pred: list[int], labels: list[st
 
 
 def argmax(probs: Sequence[Sequence[float]]) -> list[int]:
-    return [max(range(len(p)), key=p.__getitem__) for p in probs]
+    """The predicted class of each row (the first on ties)."""
+    return np.asarray(probs).argmax(axis=1).tolist()
 
 
 def confident_errors(
@@ -132,13 +137,13 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^\w-]", "_", name) or "_"
 
 
-def write_plot_data(folder: Path, arch: str, run: dict, actual: list[str], predicted: list[str]) -> None:
+def write_plot_data(folder: Path, arch: str, run: RunRecord, actual: list[str], predicted: list[str]) -> None:
     """Files for the top-level DVC plots: per-epoch curves and (actual, predicted) pairs per architecture."""
     curves, confusion = folder / "curves", folder / "confusion"
     curves.mkdir(parents=True, exist_ok=True)
     confusion.mkdir(parents=True, exist_ok=True)
     keys = ("epoch", "val/f1_macro", "val/loss", "train/loss")
-    rows = [r for r in run.get("curve", []) if "val/f1_macro" in r]
+    rows = [r for r in run.curve if "val/f1_macro" in r]
     if rows:
         with (curves / f"{arch}.csv").open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
@@ -170,14 +175,14 @@ def seed_results(model_dir: Path, processed_dir: str, rows: list[dict], primary:
     seeds = [{"seed": primary["seed"], "accuracy": primary["accuracy"], "f1_macro": primary["f1_macro"]}]
     seeds[0]["mlflow_run_id"] = primary["mlflow_run_id"]
     for folder in seed_dirs(model_dir)[1:]:
-        run = read_json(folder / "run.json")
+        run = RunRecord.load(folder)
         m = classification_metrics(y_true, argmax(load_predictor(folder, processed_dir).predict_proba(rows)), labels)
         seeds.append(
             {
-                "seed": run.get("seed", int(folder.name)),
+                "seed": run.seed,
                 "accuracy": m["accuracy"],
                 "f1_macro": m["f1_macro"],
-                "mlflow_run_id": run.get("mlflow_run_id"),
+                "mlflow_run_id": run.mlflow_run_id,
             }
         )
     mean, std = {}, {}
@@ -227,7 +232,7 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
         model_dir = Path(base.models_dir) / arch
         if not (model_dir / "run.json").is_file():
             raise DataError(f"{model_dir / 'run.json'}: no trained model (run `dvc repro train@{arch}` first)")
-        run = read_json(model_dir / "run.json")
+        run = RunRecord.load(model_dir)
         predictor = load_predictor(model_dir, base.processed_dir)
         probs = predictor.predict_proba(rows)
         y_pred = argmax(probs)
@@ -236,8 +241,8 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
         pr = pr_curves(y_true, probs, labels)
         result: dict[str, Any] = {
             "arch": arch,
-            "family": run.get("family"),
-            "seed": run.get("seed"),
+            "family": run.family,
+            "seed": run.seed,
             "test_documents": len(y_true),
             "labels": labels,
             **metrics,
@@ -248,8 +253,8 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
             },
             "calibration": calibration([max(p) for p in probs], ok, ep.ece_bins),
             "pr_curves": pr,
-            "mlflow_run_id": run.get("mlflow_run_id"),
-            "git_commit": run.get("git_commit"),
+            "mlflow_run_id": run.mlflow_run_id,
+            "git_commit": run.git_commit,
         }
         result.update(seed_results(model_dir, base.processed_dir, rows, result))
         result["confident_errors"] = confident_errors(rows, y_pred, probs, labels, ep.confident_errors)

@@ -28,6 +28,7 @@ from pipeline.config import Params, load_params
 from pipeline.data.jsonl import DataError, read_json, write_json
 from pipeline.serving.pyfunc import ReviewClassifier
 from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
+from pipeline.training.run_record import RunRecord
 
 log = logging.getLogger("register")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole pipeline package travels with the model
@@ -35,22 +36,37 @@ REQUIREMENTS = ("torch", "lightning", "torchmetrics", "scikit-learn", "numpy", "
                 "joblib", "scipy", "transformers", "tokenizers", "snowballstemmer", "nltk")  # fmt: skip
 
 
-def select(params: Params) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def select(params: Params) -> tuple[str, RunRecord, dict[str, Any]]:
     """The architecture to register, its run record and its evaluation."""
     base = params.base
     candidates = []
     for arch in params.classifiers:
-        run = read_json(Path(base.models_dir) / arch / "run.json")
+        run = RunRecord.load(Path(base.models_dir) / arch)
         ev = read_json(Path(base.reports_dir) / "eval" / f"{arch}.json")
-        score = run.get("best_val_f1_macro") if params.registry.select_by == "val" else ev.get("f1_macro")
+        score = run.best_val_f1_macro if params.registry.select_by == "val" else ev.get("f1_macro")
         if score is None:
             log.warning("%s: no %s macro-F1 recorded, not a candidate", arch, params.registry.select_by)
             continue
-        candidates.append((-float(score), int(run.get("parameters") or 0), arch, run, ev))
+        candidates.append((-float(score), run.parameters, arch, run, ev))
     if not candidates:
         raise DataError(f"no classifier has a {params.registry.select_by} macro-F1 to choose by")
     _, _, arch, run, ev = min(candidates, key=lambda c: c[:3])
     return arch, run, ev
+
+
+def describe(params: Params, arch: str, run: RunRecord, ev: dict[str, Any]) -> str:
+    """The registered version's description: what was chosen, its test figures with their interval (at the level
+    the evaluate stage recorded, else ``evaluate.confidence_level``) and provenance."""
+    interval = ""
+    if "ci" in ev:
+        level = ev["ci"].get("level", params.evaluate.confidence_level)
+        ci = ev["ci"]["f1_macro"]
+        interval = f" ({100 * level:g}% CI {ci['low']:.4f}–{ci['high']:.4f})"
+    return (
+        f"{arch} ({run.family}), chosen by {params.registry.select_by} macro-F1 among "
+        f"{', '.join(params.classifiers)}. Test accuracy {ev['accuracy']:.4f}, macro-F1 {ev['f1_macro']:.4f}"
+        f"{interval}. Training run {run.mlflow_run_id}, git {run.git_commit}."
+    )
 
 
 def register(params: Params) -> dict[str, Any]:
@@ -69,7 +85,7 @@ def register(params: Params) -> dict[str, Any]:
         "test/f1_macro_ci_low": ev.get("ci", {}).get("f1_macro", {}).get("low"),
         "test/f1_macro_ci_high": ev.get("ci", {}).get("f1_macro", {}).get("high"),
         "test/ece": ev.get("calibration", {}).get("ece"),
-        "val/f1_macro": run.get("best_val_f1_macro"),
+        "val/f1_macro": run.best_val_f1_macro,
     }
     metrics = {k: float(v) for k, v in metrics.items() if v is not None}
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,7 +109,7 @@ def register(params: Params) -> dict[str, Any]:
         tags = {**provenance_tags(base.seed), "stage": "register", "arch": arch, "selected_by": reg.select_by}
         with mlflow.start_run(run_name=f"register-{arch}", tags=tags) as mlrun:
             mlflow.log_metrics(metrics)
-            mlflow.log_params({"arch": arch, "select_by": reg.select_by, "source_run_id": run.get("mlflow_run_id")})
+            mlflow.log_params({"arch": arch, "select_by": reg.select_by, "source_run_id": run.mlflow_run_id})
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=ReviewClassifier(),
@@ -106,15 +122,10 @@ def register(params: Params) -> dict[str, Any]:
             )
             register_run_id = mlrun.info.run_id
     version = str(info.registered_model_version)
-    description = (
-        f"{arch} ({run.get('family')}), chosen by {reg.select_by} macro-F1 among {', '.join(params.classifiers)}. "
-        f"Test accuracy {ev['accuracy']:.4f}, macro-F1 {ev['f1_macro']:.4f}"
-        + (f" (95% CI {ev['ci']['f1_macro']['low']:.4f}–{ev['ci']['f1_macro']['high']:.4f})" if "ci" in ev else "")
-        + f". Training run {run.get('mlflow_run_id')}, git {run.get('git_commit')}."
-    )
+    description = describe(params, arch, run, ev)
     client.update_model_version(reg.model_name, version, description=description)
-    for key, value in {**metrics, "arch": arch, "training_run_id": run.get("mlflow_run_id"),
-                       "git_commit": run.get("git_commit"), "selected_by": reg.select_by}.items():  # fmt: skip
+    for key, value in {**metrics, "arch": arch, "training_run_id": run.mlflow_run_id,
+                       "git_commit": run.git_commit, "selected_by": reg.select_by}.items():  # fmt: skip
         client.set_model_version_tag(reg.model_name, version, key, str(value))
     client.set_registered_model_alias(reg.model_name, reg.alias, version)
     record = {
@@ -125,7 +136,7 @@ def register(params: Params) -> dict[str, Any]:
         "arch": arch,
         "selected_by": reg.select_by,
         "metrics": metrics,
-        "training_run_id": run.get("mlflow_run_id"),
+        "training_run_id": run.mlflow_run_id,
         "register_run_id": register_run_id,
         "model_uri": info.model_uri,
         "description": description,

@@ -1,0 +1,177 @@
+"""Every section of the report computed once, as plain data (:class:`pipeline.reporting.model.Report`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.reporting import tables
+from pipeline.reporting.collect import Inputs
+from pipeline.reporting.figures import token_color
+from pipeline.reporting.figureset import FigureSet
+from pipeline.reporting.model import (
+    Document,
+    Explanation,
+    Generation,
+    Line,
+    ModelDetail,
+    ModelErrors,
+    ModelExplanations,
+    Report,
+    Sample,
+    Span,
+    Study,
+    Table,
+    Token,
+    line,
+)
+
+
+def _document(d: dict[str, Any]) -> Document:
+    return Document(text=str(d["text"]), true=d["true"], pred=d["pred"], confidence=f"{d['confidence']:.2f}")
+
+
+def intro(inputs: Inputs) -> Line:
+    s, run0 = inputs.summary, inputs.runs[inputs.ranking[0]]
+    return line(
+        "Git commit ",
+        Span(str(run0.get("git_commit")), "code"),
+        f", seed {run0.get('seed')}. {s['documents']} documents, vocabulary {s['vocab_size']} (train split only).",
+    )
+
+
+def registry_lines(reg: dict[str, Any] | None) -> list[Line]:
+    """What the register stage put in the MLflow model registry and how to load it."""
+    if not reg:
+        return []
+    metrics = reg.get("metrics", {})
+    return [
+        line(
+            Span(reg["arch"], "code"),
+            " is registered in the MLflow model registry as ",
+            Span(reg["name"], "bold"),
+            f" version {reg['version']} (alias ",
+            Span(f"@{reg['alias']}", "code"),
+            f"), chosen by {reg['selected_by']} macro-F1.",
+        ),
+        line(
+            "Load it with ",
+            Span(f'mlflow.pyfunc.load_model("{reg["uri"]}")', "code"),
+            " and call ",
+            Span(".predict()", "code"),
+            " on a DataFrame with a ",
+            Span("text", "code"),
+            " column of raw Arabic text.",
+        ),
+        line(
+            f"Its test macro-F1 {metrics.get('test/f1_macro', float('nan')):.4f}; training run "
+            f"{reg.get('training_run_id')}, registering run {reg.get('register_run_id')}."
+        ),
+    ]
+
+
+def details(inputs: Inputs) -> list[ModelDetail]:
+    """Per architecture: per-class results, the confusion matrix, a few test examples."""
+    return [
+        ModelDetail(
+            arch=arch,
+            per_class=tables.per_class_table(ev),
+            confusion=tables.confusion_table(ev),
+            examples=[_document(e) for e in ev.get("examples") or []],
+        )
+        for arch, ev in ((a, inputs.evals[a]) for a in inputs.ranking)
+    ]
+
+
+def errors(inputs: Inputs) -> list[ModelErrors]:
+    """Per architecture with any, its most confidently wrong test documents."""
+    out = []
+    for arch in inputs.ranking:
+        found = [e for errs in (inputs.evals[arch].get("confident_errors") or {}).values() for e in errs]
+        if found:
+            out.append(ModelErrors(arch, [_document(e) for e in found], is_best=arch == inputs.ranking[0]))
+    return out
+
+
+def _tokens(exp: dict[str, Any]) -> list[Token]:
+    """An explanation's tokens with their score's colour (attention: orange; attributions: green for, red against)."""
+    scores = exp["scores"]
+    signed = exp.get("method") not in ("attention", "attention_rollout")
+    scale = max((abs(s) for s in scores), default=0.0)
+    out = []
+    for tok, s in zip(exp["tokens"], scores, strict=True):
+        r, g, b, a = token_color(s, scale, signed)
+        out.append(Token(tok, f"rgba({int(r * 255)},{int(g * 255)},{int(b * 255)},{a:.2f})", f"{s:.4f}"))
+    return out
+
+
+def explanations(inputs: Inputs, figs: FigureSet) -> list[ModelExplanations]:
+    """Token explanations of the same test documents for every model that can explain."""
+    return [
+        ModelExplanations(
+            arch=arch,
+            explanations=[
+                Explanation(e["true"], e["pred"], e["method"].replace("_", " "), _tokens(e))
+                for e in inputs.evals[arch]["explanations"]
+            ],
+            figure=figs.get(f"explain-{arch}"),
+        )
+        for arch in inputs.ranking
+        if inputs.evals[arch].get("explanations")
+    ]
+
+
+def studies(inputs: Inputs, figs: FigureSet) -> list[Study]:
+    """Each tuning study: trials, best value and params, the MLflow parent run."""
+    out = []
+    for arch, study in inputs.tuning.items():
+        best = study.get("best") or {}
+        summary = line(
+            "Study ",
+            Span(str(study.get("study_name")), "code"),
+            f": {study.get('n_trials')} trials {study.get('states', {})}, best value {tables.fmt(best.get('value'))} "
+            f"(trial {best.get('number')}), MLflow parent run {study.get('mlflow_parent_run_id')}.",
+        )
+        params = Table(["param", "best value"], [[k, tables.fmt(v)] for k, v in (best.get("params") or {}).items()])
+        out.append(Study(arch, summary, figs.get(f"tuning-{arch}"), params))
+    return out
+
+
+def generation(inputs: Inputs) -> Generation | None:
+    """Language-model metrics, class agreement and samples, when the generation stages ran."""
+    gen, samples = inputs.generation, inputs.samples
+    if not gen and not samples:
+        return None
+    return Generation(
+        metrics=tables.generation_table(gen) if gen else None,
+        agreement=tables.agreement_line(gen) if gen else None,
+        samples=[
+            Sample(str(x.get("model")), str(x.get("topic")), tables.decoding(x.get("decoding")), str(x.get("text")))
+            for x in samples or []
+        ],
+    )
+
+
+def build(inputs: Inputs, figs: FigureSet, title: str) -> Report:
+    """The whole report from the saved files and the drawn figures."""
+    return Report(
+        title=title,
+        intro=intro(inputs),
+        ranking=tables.ranking_table(inputs),
+        significance=tables.significance_lines(inputs),
+        registry=registry_lines(inputs.registry),
+        cost_figure=figs.get("cost"),
+        curves_figure=figs.get("curves"),
+        data=tables.data_table(inputs.summary),
+        classes=tables.classes_table(inputs.summary),
+        quality=tables.quality_lines(inputs.summary),
+        confusion_figure=figs.get("confusion"),
+        pr_figure=figs.get("pr"),
+        calibration_figure=figs.get("calibration"),
+        details=details(inputs),
+        errors=errors(inputs),
+        explanations=explanations(inputs, figs),
+        tuning=studies(inputs, figs),
+        generation=generation(inputs),
+        provenance=tables.provenance_table(inputs),
+        params=tables.params_table(inputs),
+    )

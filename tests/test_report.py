@@ -1,0 +1,90 @@
+"""The report stage on hand-written saved files (no training): scraped markup escaped in both outputs, figures
+drawn once and shared, the Markdown escape rules, the run-record reader."""
+
+import base64
+import json
+import re
+
+import pytest
+
+from tests.report_inputs import write_report_inputs
+
+EVIL = "<script>alert(1)</script> نص | عمود\nسطر"
+UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+
+
+@pytest.fixture
+def reported(workdir):
+    from pipeline.config import load_params
+    from pipeline.stages.report import report
+
+    write_report_inputs(workdir, EVIL, title="Reviews <script>alert(1)</script> | 2024")
+    report(load_params())
+    reports = workdir / "reports"
+    return reports, (reports / "report.md").read_text(encoding="utf-8"), (reports / "report.html").read_text("utf-8")
+
+
+def test_scraped_markup_is_escaped_in_markdown_and_html(reported):
+    _, md, html = reported
+    for out in (md, html):
+        assert "<script" not in out
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    # Markdown: the title, both models' confident errors, the generated sample; the HTML also has the title
+    # in <title>, both models' test examples and the explained token
+    assert md.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 4
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 8
+    # a pipe or a line break in scraped text stays inside its Markdown table cell
+    rows = [line for line in md.splitlines() if "alert(1)" in line and line.startswith("|")]
+    assert len(rows) == 3
+    for row in rows:
+        assert len(UNESCAPED_PIPE.findall(row)) == 5, row  # four columns
+        assert "نص \\| عمود سطر" in row
+    assert md.startswith("# Reviews &lt;script&gt;alert(1)&lt;/script&gt; \\| 2024\n")
+    assert '<td class="rtl" dir="rtl" lang="ar"><bdi>&lt;script&gt;' in html
+
+
+def test_figures_are_drawn_once_and_shared_by_both_outputs(reported):
+    reports, md, html = reported
+    names = sorted(p.stem for p in (reports / "figures").glob("*.png"))
+    assert names == ["calibration", "confusion", "cost", "curves", "explain-lstm", "pr", "tuning-lstm"]
+    for name in names:
+        png = (reports / "figures" / f"{name}.png").read_bytes()
+        assert f"](figures/{name}.png)" in md
+        assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in html
+    assert 'src="http' not in html and "<link" not in html
+
+
+def test_every_section_is_in_both_outputs(reported):
+    _, md, html = reported
+    headings = ["Ranking (test split)", "Registered model", "Accuracy against cost", "Learning curves", "Data"]
+    headings += ["Per-class results", "Error analysis", "Tuning", "Text generation", "Provenance", "Params"]
+    for heading in headings:
+        assert f"## {heading}" in md and f"<h2>{heading}" in html
+    assert "test macro-F1 [90% CI]" in md and "test macro-F1 [90% CI]" in html  # the recorded level
+    assert "| 1 | lstm | recurrent | 0.6000 [0.300, 0.900] | 0.6000 [0.200, 0.800] |" in md
+    assert '<tr class="best"><td class="num">1</td><td>lstm</td>' in html
+    assert '`mlflow.pyfunc.load_model("models:/arabic-reviews-classifier@champion")`' in md
+    assert "<code>mlflow.pyfunc.load_model(&#34;models:/arabic-reviews-classifier@champion&#34;)</code>" in html
+    assert "Interpretability" in html and html.count('class="tok"') == 3
+    assert "Class agreement" in md and "Class agreement" in html
+
+
+def test_markdown_escape_rules():
+    from pipeline.reporting.render import md_code, md_escape
+
+    assert md_escape("a <b> & c") == "a &lt;b&gt; &amp; c"
+    assert md_escape("x | y\r\nz\nw") == "x \\| y z w"
+    assert md_escape(0.5) == "0.5"
+    assert md_code("a<b>") == "`a<b>`"  # a code span shows its text literally: no entities
+    assert md_code("a `b` c") == "`` a `b` c ``"
+
+
+def test_run_records_are_read_typed_and_refused_when_invalid(tmp_path):
+    from pipeline.data.jsonl import DataError
+    from pipeline.training.run_record import RunRecord
+
+    (tmp_path / "run.json").write_text(json.dumps({"arch": "gru"}), encoding="utf-8")
+    with pytest.raises(DataError, match=r"run\.json: invalid run record at stage: Field required"):
+        RunRecord.load(tmp_path)
+    with pytest.raises(DataError, match="no run record"):
+        RunRecord.load(tmp_path / "nothing")
