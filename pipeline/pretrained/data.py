@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.data.split import read_split
-from pipeline.pretrained.masking import mask_tokens
+from pipeline.pretrained.masking import MLMCollator
 
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -30,23 +30,8 @@ def pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
     return ids, mask
 
 
-class MLMCollator:
-    """Pads a batch of id lists and masks it (a fixed ``generator`` gives the same masks every time)."""
-
-    def __init__(self, tokenizer: Any, probability: float, generator: torch.Generator | None = None) -> None:
-        self.pad_id, self.mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
-        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
-        self.vocab_size, self.probability, self.generator = len(tokenizer), probability, generator
-
-    def __call__(self, batch: list[list[int]]) -> dict[str, torch.Tensor]:
-        ids, attention = pad(batch, self.pad_id)
-        special = torch.isin(ids, self.special_ids) | (attention == 0)
-        inputs, labels = mask_tokens(ids, special, self.mask_id, self.vocab_size, self.probability, self.generator)
-        return {"input_ids": inputs, "attention_mask": attention, "labels": labels}
-
-
 class MLMDataModule(L.LightningDataModule):
-    """Train (masks drawn afresh each epoch) and validation (masks fixed by ``seed``) MLM batches."""
+    """Train (masks drawn afresh each epoch from ``seed + 1``) and validation (masks fixed by ``seed``) MLM batches."""
 
     def __init__(
         self,
@@ -59,8 +44,8 @@ class MLMDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.train_ids, self.batch_size = train, batch_size
-        self.train_collate = MLMCollator(tokenizer, probability)
-        collate = MLMCollator(tokenizer, probability, torch.Generator().manual_seed(seed))
+        self.train_collate = MLMCollator(tokenizer, probability, seed + 1)
+        collate = MLMCollator(tokenizer, probability, seed)
         # Fixed validation batches: the same masked positions every epoch, so the loss is comparable.
         self.val_batches = [collate(val[i : i + batch_size]) for i in range(0, len(val), batch_size)]
 
