@@ -1,53 +1,60 @@
-"""Exact and near-duplicate detection across a crawl: content hashes plus MinHash/LSH on word shingles
-(the MinHash functions are shared with the preprocess stage's near-duplicate grouping, ``pipeline.data.dedup``).
+"""Exact and near-duplicate detection across a crawl: content hashes plus datasketch MinHash/LSH on word shingles.
 
 The same review often appears on two URLs (print view, tracking parameters, a syndicated copy with a
 different footer line). Exact copies share the content hash; near copies share most word 5-shingles,
 which MinHash estimates (Jaccard similarity) and LSH banding finds without comparing every pair.
+MinHashes are seeded, so a resumed crawl that replays its journal rebuilds the same index.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections import defaultdict
 
-import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from pipeline.data.dedup import NUM_PERM, minhash
-from pipeline.text.normalize import DIACRITICS, TATWEEL
 from scraping.extract import content_hash
+from scraping.language import DIACRITICS, TATWEEL
 
+NUM_PERM = 64
+SEED = 20151203
 _WORD = re.compile(r"\w+")
+# Permutations drawn once from SEED and shared by every copy; crc32 hashes each shingle (fast, stable).
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=zlib.crc32, scheme="affine32")
 
 
-def shingles(text: str, size: int = 5) -> set[int]:
-    """32-bit hashes of the word ``size``-grams of ``text`` (whole text when shorter)."""
+def shingles(text: str, size: int = 5) -> set[bytes]:
+    """The distinct word ``size``-grams of ``text``, UTF-8 encoded (the whole text when shorter)."""
     # harakat and tatweel do not make a text different
     words = _WORD.findall(DIACRITICS.sub("", text.lower()).replace(TATWEEL, ""))
     if len(words) < size:
-        return {zlib.crc32(" ".join(words).encode("utf-8"))} if words else set()
-    return {zlib.crc32(" ".join(words[i : i + size]).encode("utf-8")) for i in range(len(words) - size + 1)}
+        return {" ".join(words).encode("utf-8")} if words else set()
+    return {" ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+
+
+def minhash(text: str, size: int = 5) -> LeanMinHash:
+    """Seeded MinHash of the word ``size``-shingles of ``text``."""
+    m = _TEMPLATE.copy()
+    m.update_batch(shingles(text, size))
+    return LeanMinHash(m)
 
 
 class Deduplicator:
     """Remembers the texts it accepted; :meth:`check` says whether a new text repeats one of them.
 
     ``threshold`` is the estimated Jaccard similarity of word shingles above which a text is a near
-    duplicate. Signatures are split into ``bands`` LSH bands; candidates sharing a band are verified
-    on the full signature.
+    duplicate. Signatures are split into ``bands`` LSH bands (at least 2); candidates sharing a band
+    are verified on the full signature.
     """
 
     def __init__(self, threshold: float = 0.8, bands: int = 16, shingle_size: int = 5):
-        if NUM_PERM % bands:
-            raise ValueError(f"the {NUM_PERM} MinHash values must split into equal bands, not {bands}")
+        if bands < 2 or NUM_PERM % bands:
+            raise ValueError(f"the {NUM_PERM} MinHash values must split into at least 2 equal bands, not {bands}")
         self.threshold = threshold
-        self.rows = NUM_PERM // bands
-        self.bands = bands
         self.shingle_size = shingle_size
         self.hashes: set[str] = set()
-        self.signatures: list[np.ndarray] = []
-        self.buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
+        self.sketches: list[LeanMinHash] = []
+        self.lsh = MinHashLSH(num_perm=NUM_PERM, params=(bands, NUM_PERM // bands))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -57,16 +64,11 @@ class Deduplicator:
         digest = digest or content_hash(text)
         if digest in self.hashes:
             return "exact_duplicate"
-        sig = minhash(np.fromiter(shingles(text, self.shingle_size), dtype=np.uint64))
-        keys = [(b, sig[b * self.rows : (b + 1) * self.rows].tobytes()) for b in range(self.bands)]
-        candidates = {i for key in keys for i in self.buckets.get(key, ())}
-        for i in candidates:
-            if float(np.mean(self.signatures[i] == sig)) >= self.threshold:
-                return "near_duplicate"
+        sketch = minhash(text, self.shingle_size)
+        if any(self.sketches[i].jaccard(sketch) >= self.threshold for i in self.lsh.query(sketch)):
+            return "near_duplicate"
         if add:
             self.hashes.add(digest)
-            index = len(self.signatures)
-            self.signatures.append(sig)
-            for key in keys:
-                self.buckets[key].append(index)
+            self.lsh.insert(len(self.sketches), sketch, check_duplication=False)
+            self.sketches.append(sketch)
         return None

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 PERSIAN_URDU_LETTERS = frozenset("پچژگکیۀٹڈںےۓھ")
 # Letters typical of Arabic and rare or absent in Persian/Urdu.
 ARABIC_MARKERS = frozenset("يكة")
+# Harakat, Quranic marks and superscript alef, and the tatweel: they do not make two texts different.
+# The same as ``pipeline.text.normalize``'s (tests/test_dedup.py checks): ``scraping`` never imports ``pipeline``.
+DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+TATWEEL = "\u0640"
 
 
 @dataclass(frozen=True)

@@ -380,7 +380,6 @@ def test_libraries_never_import_stages():
     assert not found, f"library modules import stages: {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="scraping/dedup.py imports pipeline.data.dedup and pipeline.text.normalize")
 def test_scraping_never_imports_pipeline():
     found = {rel(f): sorted(n for n in imports_of(f) if n.split(".")[0] == "pipeline") for f in files_of("scraping")}
     found = {k: v for k, v in found.items() if v}

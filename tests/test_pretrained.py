@@ -9,7 +9,7 @@ import torch
 
 from pipeline.config import ParamsError, parse_params
 from pipeline.data.jsonl import DataError
-from tests.conftest import interrupt_at_epoch, preprocessed_project
+from tests.conftest import interrupt_at_epoch, make_raw_docs, preprocessed_project
 
 TINY = {
     "preprocess.min_token_freq": 1,
@@ -129,15 +129,25 @@ def test_pretraining_corpus_excludes_test_documents_and_near_duplicates(project,
     assert pretrained["corpus"]["excluded_test"] == len(test)
 
 
-def test_masking_follows_bert_recipe():
-    from pipeline.pretrained.masking import IGNORE, mask_tokens
+def tiny_tokenizer():
+    """A WordPiece tokenizer with the BERT specials ([PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4)."""
+    from pipeline.pretrained.tokenizer import train_wordpiece
 
-    ids = torch.randint(10, 1000, (200, 100))
-    special = torch.zeros_like(ids, dtype=torch.bool)
-    special[:, 0] = special[:, -1] = True
-    inputs, labels = mask_tokens(ids, special, 4, 1000, 0.15, torch.Generator().manual_seed(0))
+    return train_wordpiece([d["text"] for d in make_raw_docs(40)], 60, 1, 128)
+
+
+def test_masking_follows_bert_recipe():
+    from pipeline.pretrained.masking import IGNORE, MLMCollator
+
+    tok = tiny_tokenizer()
+    assert (tok.cls_token_id, tok.sep_token_id, tok.mask_token_id) == (2, 3, 4)
+    body = torch.randint(len(tok) // 2, len(tok), (200, 98))  # no special ids
+    ids = torch.cat([torch.full((200, 1), 2), body, torch.full((200, 1), 3)], dim=1)
+    batch = MLMCollator(tok, 0.15, seed=0)(ids.tolist())
+    inputs, labels = batch["input_ids"], batch["labels"]
+    assert batch["attention_mask"].all()
     selected = labels != IGNORE
-    assert not selected[special].any()
+    assert not selected[:, [0, -1]].any()
     assert abs(selected.float().mean().item() - 0.15 * 98 / 100) < 0.01
     assert torch.equal(labels[selected], ids[selected])
     masked = (inputs == 4) & selected
@@ -147,23 +157,63 @@ def test_masking_follows_bert_recipe():
     assert torch.equal(inputs[~selected], ids[~selected])
 
 
+def test_mlm_collator_pads_never_masks_specials_and_always_masks_something():
+    from pipeline.pretrained.masking import IGNORE, MLMCollator
+
+    tok = tiny_tokenizer()
+    collate = MLMCollator(tok, 0.15, seed=3)
+    for _ in range(50):  # one maskable token in a batch: 85% of draws would select nothing
+        batch = collate([[2, 7, 3], [2, 3]])
+        assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+        assert batch["input_ids"][1].tolist() == [2, 3, tok.pad_token_id]
+        assert (batch["labels"] != IGNORE).tolist() == [[False, True, False], [False, False, False]]
+        assert batch["labels"][0, 1] == 7
+
+
+def test_mlm_masks_are_seeded_fixed_for_validation_and_fresh_each_training_epoch():
+    from pipeline.pretrained.data import MLMDataModule
+    from pipeline.pretrained.masking import MLMCollator
+
+    tok = tiny_tokenizer()
+    rows = [[2, *range(5 + i % 7, 25 + i % 7), 3] for i in range(64)]
+
+    def epochs(dm: MLMDataModule, n: int = 2) -> list[list[dict]]:
+        torch.manual_seed(0)  # the shuffle; the masks come from the collators' own generators
+        return [list(dm.train_dataloader()) for _ in range(n)]
+
+    def same(a: list[dict], b: list[dict]) -> bool:
+        return all(torch.equal(x[k], y[k]) for x, y in zip(a, b, strict=True) for k in x)
+
+    first, again = MLMDataModule(tok, rows, rows, 16, 0.15, 7), MLMDataModule(tok, rows, rows, 16, 0.15, 7)
+    assert same(list(first.val_dataloader()), list(first.val_dataloader()))  # fixed across epochs
+    assert same(list(first.val_dataloader()), list(again.val_dataloader()))  # and set by the seed
+    assert not same(list(first.val_dataloader()), list(MLMDataModule(tok, rows, rows, 16, 0.15, 8).val_dataloader()))
+    train_a, train_b = epochs(first), epochs(again)
+    assert same(train_a[0], train_b[0]) and same(train_a[1], train_b[1])  # deterministic for a seed
+    a, b = MLMCollator(tok, 0.15, seed=5), MLMCollator(tok, 0.15, seed=5)
+    torch.manual_seed(1)
+    x = a(rows[:16])
+    torch.manual_seed(2)
+    assert same([x], [b(rows[:16])])  # torch's global generator does not decide the masks
+    assert not same([x], [a(rows[:16])])  # the next call (epoch) draws new masks
+
+
 def test_mlm_loss_on_masked_positions_only_equals_the_full_head_and_learns():
     from transformers import BertConfig, BertForMaskedLM
 
-    from pipeline.pretrained.masking import mask_tokens
+    from pipeline.pretrained.masking import MLMCollator
     from pipeline.pretrained.modules import MLMModule
 
+    tok = tiny_tokenizer()
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
         max_position_embeddings=16,
     )  # fmt: skip
     module = MLMModule(config.to_dict(), {"lr": 0.01, "weight_decay": 0.0, "scheduler": "none", "warmup_ratio": 0})
-    text = torch.tensor([[2, *range(5, 15), 3]] * 8)  # the same sentence repeated: learnable
-    special = (text == 2) | (text == 3)
-    gen = torch.Generator().manual_seed(1)
-    inputs, labels = mask_tokens(text, special, 4, 50, 0.3, gen)
-    batch = {"input_ids": inputs, "attention_mask": torch.ones_like(inputs), "labels": labels}
+    text = [[2, *range(5, 15), 3]] * 8  # the same sentence repeated: learnable
+    collate = MLMCollator(tok, 0.3, seed=1)
+    batch = collate(text)
     module.eval()
     full = BertForMaskedLM(config)
     full.load_state_dict(module.model.state_dict())
@@ -174,8 +224,7 @@ def test_mlm_loss_on_masked_positions_only_equals_the_full_head_and_learns():
     opt = torch.optim.Adam(module.parameters(), lr=0.01)
     losses = []
     for _ in range(30):
-        inputs, labels = mask_tokens(text, special, 4, 50, 0.3, gen)
-        loss = module.mlm_loss({"input_ids": inputs, "attention_mask": torch.ones_like(inputs), "labels": labels})
+        loss = module.mlm_loss(collate(text))
         opt.zero_grad()
         loss.backward()
         opt.step()

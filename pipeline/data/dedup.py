@@ -1,81 +1,94 @@
-"""Near-duplicate grouping: MinHash signatures of word 3-gram sets, LSH banding, union-find.
+"""Near-duplicate grouping: datasketch MinHash of word 3-gram sets, LSH banding, scipy ``DisjointSet`` groups.
 
-Used so that near-duplicate texts (the same review posted twice with small edits) land in
-the same split. Signatures are 64 uint32 values per document (256 bytes), so grouping
-100k documents needs about 26 MB.
+Used so that near-duplicate texts (the same review posted twice with small edits) land in the same
+split. Signatures are datasketch ``MinHash`` values (``affine32`` scheme, crc32 of each 3-gram, fixed
+seed: the same text gets the same signature in any process) kept as 64 uint32 values per document
+(256 bytes, so 100k documents need about 26 MB).
+
+The banding is hand-written on purpose: datasketch's ``MinHashLSH`` keeps all 16 band tables as
+Python dicts of sets at once, about 6 KB per document (``bench/bench_dedup.py``: 591 MB of peak
+allocations to group 100k documents against 10 MB here, and about 7x slower on 20k). Here one band
+at a time is bucketed with ``numpy.unique``. Two documents are linked when they share a band (16
+bands of 4 rows: pairs above ~0.5 Jaccard become candidates) and their estimated Jaccard similarity
+reaches the threshold; the groups are the connected components of these links: exactly the groups
+a ``MinHashLSH`` query of every document gives (tests/test_dedup.py), whatever the document order.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
+from datasketch import MinHash
+from scipy.cluster.hierarchy import DisjointSet
 
 NUM_PERM = 64
-BANDS, ROWS = 16, 4  # 16 bands of 4 rows: pairs above ~0.5 Jaccard become candidates
-_PRIME = np.uint64(2**31 - 1)  # (a*x + b) mod p with a, b, x < 2^31 never overflows uint64
-_rng = np.random.default_rng(20151203)  # fixed: signatures must not depend on params
-_A = _rng.integers(1, 2**31 - 1, NUM_PERM, dtype=np.uint64)
-_B = _rng.integers(0, 2**31 - 1, NUM_PERM, dtype=np.uint64)
-_EMPTY = np.full(NUM_PERM, np.iinfo(np.uint32).max, dtype=np.uint32)
+BANDS, ROWS = 16, 4
+SEED = 20151203  # fixed: signatures must not depend on params
+# Permutations drawn once from SEED and shared by every copy; crc32 hashes each shingle (fast, stable).
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=zlib.crc32, scheme="affine32")
 
 
-def shingles(words: list[str], k: int = 3) -> np.ndarray:
-    """crc32 hashes of the distinct word k-grams (unigrams for texts shorter than k)."""
+def shingles(words: list[str], k: int = 3) -> set[bytes]:
+    """The distinct word k-grams, UTF-8 encoded (unigrams for texts shorter than k)."""
     n = k if len(words) >= k else 1
-    grams = {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
-    return np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams))
+    return {" ".join(words[i : i + n]).encode("utf-8") for i in range(len(words) - n + 1)}
 
 
-def minhash(hashes: np.ndarray) -> np.ndarray:
-    """MinHash signature of a set of 32-bit shingle hashes (universal hashing modulo 2^31 - 1)."""
-    x = np.asarray(hashes, dtype=np.uint64) % _PRIME
-    if x.size == 0:
-        return _EMPTY.copy()
-    return ((_A[:, None] * x[None, :] + _B[:, None]) % _PRIME).min(axis=1).astype(np.uint32)
+def minhash(grams: Iterable[bytes]) -> MinHash:
+    """Seeded MinHash of a set of byte strings (an empty set gives the all-max signature)."""
+    m = _TEMPLATE.copy()
+    m.update_batch(grams)
+    return m
 
 
 def signature(words: list[str]) -> np.ndarray:
-    """MinHash signature of a token list's word 3-grams."""
-    return minhash(shingles(words))
+    """MinHash hash values (``NUM_PERM`` uint32) of a token list's word 3-grams."""
+    return minhash(shingles(words)).hashvalues
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Estimated Jaccard similarity of two signatures."""
-    return float(np.mean(a == b))
+    """Estimated Jaccard similarity of two signatures (``MinHash.jaccard``'s estimate)."""
+    return np.count_nonzero(a == b) / len(a)
 
 
-class UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
+def _shared_buckets(band: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each group of at least two equal rows of ``band`` (n × ROWS), ascending."""
+    _, inverse, counts = np.unique(band, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    shared = np.flatnonzero(counts[inverse] > 1)
+    shared = shared[np.argsort(inverse[shared], kind="stable")]
+    return np.split(shared, np.flatnonzero(np.diff(inverse[shared])) + 1) if len(shared) else []
 
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
 
-    def union(self, i: int, j: int) -> None:
-        ri, rj = self.find(i), self.find(j)
-        if ri != rj:
-            self.parent[max(ri, rj)] = min(ri, rj)
+def _link_bucket(members: list[int], signatures: np.ndarray, threshold: float, sets: DisjointSet) -> None:
+    """Merge each member with every earlier member's group holding one at least ``threshold`` similar.
+
+    Earlier members are kept per group, so a bucket of one big near-duplicate group costs one
+    comparison per member, not one per pair."""
+    groups: dict[int, list[int]] = {}  # a member of each group (its key) → the group's earlier members here
+    for i in members:
+        sets.add(i)
+        mine = [i]
+        for key in list(groups):
+            if sets.connected(key, i) or any(
+                similarity(signatures[i], signatures[j]) >= threshold for j in groups[key]
+            ):
+                sets.merge(key, i)
+                mine += groups.pop(key)
+        groups[i] = mine
 
 
 def group_near_duplicates(signatures: np.ndarray, threshold: float) -> list[int]:
     """Group id (the smallest member index) for each row of ``signatures`` (n × NUM_PERM)."""
-    n = len(signatures)
-    uf = UnionFind(n)
+    sets = DisjointSet()
     for band in range(BANDS):
-        buckets: dict[bytes, list[int]] = defaultdict(list)
-        cols = signatures[:, band * ROWS : (band + 1) * ROWS]
-        for i in range(n):
-            buckets[cols[i].tobytes()].append(i)
-        for members in buckets.values():
-            if len(members) < 2:
-                continue
-            first = members[0]
-            for other in members[1:]:
-                if uf.find(first) != uf.find(other) and similarity(signatures[first], signatures[other]) >= threshold:
-                    uf.union(first, other)
-    return [uf.find(i) for i in range(n)]
+        for bucket in _shared_buckets(signatures[:, band * ROWS : (band + 1) * ROWS]):
+            _link_bucket(bucket.tolist(), signatures, threshold, sets)
+    groups = list(range(len(signatures)))
+    for subset in sets.subsets():
+        first = min(subset)
+        for i in subset:
+            groups[i] = first
+    return groups

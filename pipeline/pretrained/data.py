@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.data.split import read_split
-from pipeline.pretrained.masking import mask_tokens
+from pipeline.pretrained.masking import MLMCollator
 
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -30,23 +30,8 @@ def pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
     return ids, mask
 
 
-class MLMCollator:
-    """Pads a batch of id lists and masks it (a fixed ``generator`` gives the same masks every time)."""
-
-    def __init__(self, tokenizer: Any, probability: float, generator: torch.Generator | None = None) -> None:
-        self.pad_id, self.mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
-        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
-        self.vocab_size, self.probability, self.generator = len(tokenizer), probability, generator
-
-    def __call__(self, batch: list[list[int]]) -> dict[str, torch.Tensor]:
-        ids, attention = pad(batch, self.pad_id)
-        special = torch.isin(ids, self.special_ids) | (attention == 0)
-        inputs, labels = mask_tokens(ids, special, self.mask_id, self.vocab_size, self.probability, self.generator)
-        return {"input_ids": inputs, "attention_mask": attention, "labels": labels}
-
-
 class MLMDataModule(L.LightningDataModule):
-    """Train (masks drawn afresh each epoch) and validation (masks fixed by ``seed``) MLM batches."""
+    """Train (masks drawn afresh each epoch from ``seed + 1``) and validation (masks fixed by ``seed``) MLM batches."""
 
     def __init__(
         self,
@@ -56,16 +41,23 @@ class MLMDataModule(L.LightningDataModule):
         batch_size: int,
         probability: float,
         seed: int,
+        workers: int = 0,
     ) -> None:
         super().__init__()
-        self.train_ids, self.batch_size = train, batch_size
-        self.train_collate = MLMCollator(tokenizer, probability)
-        collate = MLMCollator(tokenizer, probability, torch.Generator().manual_seed(seed))
+        self.train_ids, self.batch_size, self.workers = train, batch_size, workers
+        self.train_collate = MLMCollator(tokenizer, probability, seed + 1)
+        collate = MLMCollator(tokenizer, probability, seed)
         # Fixed validation batches: the same masked positions every epoch, so the loss is comparable.
         self.val_batches = [collate(val[i : i + batch_size]) for i in range(0, len(val), batch_size)]
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_ids, batch_size=self.batch_size, shuffle=True, collate_fn=self.train_collate)
+        return DataLoader(
+            self.train_ids,
+            batch_size=self.batch_size,
+            shuffle=True,
+            collate_fn=self.train_collate,  # seeded per worker by the collator (seed + worker id)
+            num_workers=self.workers,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_batches, batch_size=None)
@@ -99,11 +91,17 @@ class SplitDataModule(L.LightningDataModule):
     """train/val/test loaders over ``processed_dir``'s split files (raw ``text``, sorted by id)."""
 
     def __init__(
-        self, processed_dir: str, tokenizer: Any, text: Callable[[str], str], max_length: int, batch_size: int
+        self,
+        processed_dir: str,
+        tokenizer: Any,
+        text: Callable[[str], str],
+        max_length: int,
+        batch_size: int,
+        workers: int = 0,
     ) -> None:
         super().__init__()
         self.dir, self.tokenizer, self.text, self.max_length = Path(processed_dir), tokenizer, text, max_length
-        self.batch_size = batch_size
+        self.batch_size, self.workers = batch_size, workers
         self.collate = ClassificationCollator(tokenizer.pad_token_id)
         self.splits: dict[str, EncodedRows] = {}
 
@@ -114,7 +112,9 @@ class SplitDataModule(L.LightningDataModule):
         return self.splits[name]
 
     def _loader(self, name: str, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(self.split(name), batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate)
+        return DataLoader(
+            self.split(name), batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate, num_workers=self.workers
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.batch_size)

@@ -54,7 +54,9 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
 
     L.seed_everything(base.seed, workers=True)
     tokenizer = load_tokenizer(checkpoint)
-    dm = SplitDataModule(base.processed_dir, tokenizer, model_text(normalize), ft.max_length, ft.batch_size)
+    dm = SplitDataModule(
+        base.processed_dir, tokenizer, model_text(normalize), ft.max_length, ft.batch_size, ft.num_workers
+    )
     weights = balanced_class_weights(dm.split("train").labels, len(labels)) if ft.class_weights == "balanced" else None
     settings = {k: v for k, v in ft.model_dump().items() if k not in ("checkpoints", "architectures")}
     module = ClassifierModule(arch, 0, len(labels), settings, weights, checkpoint=checkpoint, labels=labels)

@@ -121,6 +121,7 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
         pp.batch_size,
         pp.mask_probability,
         base.seed,
+        pp.num_workers,
     )
 
     class WithPerplexity(RecordCurve):
