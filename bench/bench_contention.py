@@ -8,10 +8,9 @@ and stops itself spins on one core (a bounded pure-Python loop). Throughput is t
 of training batches (validation excluded).
 
 Two thread policies, measured in the same run:
-- ``policy``: the project's (``pipeline/runtime.py``): ``OMP_WAIT_POLICY=PASSIVE``, intra-op threads = the
-  available cores, one inter-op thread;
-- ``torch_default``: what the project did before: the OpenMP runtime's default wait policy (spin, then
-  sleep) and torch's default thread count (the cores).
+- ``policy``: the project's (``pipeline/runtime.py``): intra-op threads = the available cores, lowered to
+  the free cores while other processes keep some busy (checked every second), one inter-op thread;
+- ``torch_default``: what the project did before: torch's default thread count (the cores), fixed.
 
 Writes ``reports/bench/contention.json``: ``models`` = ``{model: {idle_tokens_per_s,
 contended_tokens_per_s, ratio}}`` under the policy, ``threads`` (the settings used), ``torch_default``
@@ -40,7 +39,7 @@ MODELS = ("classifier_lstm", "lstm_lm")
 COMPETITOR_MAX_S = 900  # the competitor stops by itself after this, whatever happens to the benchmark
 POLICIES = {
     "policy": {},  # the project's defaults (pipeline/runtime.py)
-    "torch_default": {"OMP_WAIT_POLICY": "", "PIPELINE_NUM_THREADS": str(os.cpu_count() or 1)},
+    "torch_default": {"PIPELINE_NUM_THREADS": str(len(os.sched_getaffinity(0)))},
 }
 
 
@@ -83,7 +82,7 @@ print("RESULT " + json.dumps({"tokens_per_s": rec.train_tokens_per_s, "threads":
 
 
 def run_model(model: str, folder: Path, env_extra: dict[str, str]) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING") and k != "PIPELINE_NUM_THREADS"}
     env.update(env_extra, PYTHONPATH=str(REPO), MLFLOW_DISABLE_TELEMETRY="true")
     proc = subprocess.run(
         [sys.executable, "-c", WORKER, model], cwd=folder, env=env, capture_output=True, text=True, timeout=1800

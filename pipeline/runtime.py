@@ -1,33 +1,39 @@
-"""The CPU thread policy, set in one place before any training or inference starts.
+"""The CPU thread policy: how many threads a training or inference process uses, chosen in one place.
 
-Measured on a 2-core machine (``bench/bench_contention.py``): torch's OpenMP threads spin-wait for a core
-by default, so when any other process holds a core a 2-thread training collapses 10–60×. The policy:
+Measured on a 2-core machine (``bench/bench_contention.py``): a 2-thread torch training loses most of its
+speed when another process holds one of the cores, because every parallel region waits for the thread
+that shares a core with the other process, while one thread would have run at nearly full speed. Idle,
+2 threads are faster than one. So:
 
-- ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep instead of spinning. It must be in the
-  environment before the OpenMP runtime loads, so :mod:`pipeline` sets it (unless already set) when the
-  package is imported, before anything imports torch.
-- intra-op threads = the cores this process may use (``os.sched_getaffinity``) divided by the processes
-  that share them (parallel tuning workers, DDP processes on one machine), at least 1; the trainer param
-  ``num_threads`` (> 0) or the environment variable ``PIPELINE_NUM_THREADS`` overrides it.
-- one inter-op thread (the pipeline runs no parallel graph branches) and DataLoader workers from the
+- **intra-op threads** start at the cores this process may use (``os.sched_getaffinity``), divided among
+  the processes that share them (CPU DDP processes, parallel tuning workers), at least 1;
+- **adaptive**: while a fit runs, :class:`CpuLoad` measures every second how many of those cores other
+  processes keep busy (``/proc/stat`` minus this process's own CPU time) and the fit's thread governor
+  (``pipeline.training.callbacks.ThreadGovernor``) lowers the thread count to the free cores, and raises
+  it again when they free up;
+- a fixed count instead: the trainer param ``num_threads`` (> 0) or the environment variable
+  ``PIPELINE_NUM_THREADS`` (which wins);
+- **one inter-op thread** (the pipeline runs no parallel graph branches) and DataLoader workers from the
   trainer param ``num_workers`` (0 by default: the data are small and tokenised ahead).
+
+The OpenMP wait policy is left at the runtime's default (spin briefly, then sleep): measured,
+``OMP_WAIT_POLICY=PASSIVE`` cut the idle LSTM language-model throughput about 4× (threads that sleep at
+once pay a wake-up at every one of the many small parallel regions), and a shorter ``GOMP_SPINCOUNT`` did
+not help under contention. Fewer threads is what helps.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 ENV_THREADS = "PIPELINE_NUM_THREADS"
-WAIT_POLICY = "PASSIVE"
+PROC_STAT = Path("/proc/stat")
 
 log = logging.getLogger("runtime")
-
-
-def set_wait_policy() -> None:
-    """Sleeping (not spinning) OpenMP threads, unless the user chose a policy; call before torch loads."""
-    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
 
 
 def available_cores() -> int:
@@ -38,9 +44,9 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def intra_op_threads(requested: int = 0, processes: int = 1) -> int:
-    """The intra-op thread count: ``$PIPELINE_NUM_THREADS``, else ``requested`` (> 0), else the available
-    cores shared out among ``processes`` processes (at least one thread each)."""
+def fixed_threads(requested: int = 0) -> int | None:
+    """A fixed intra-op thread count: ``$PIPELINE_NUM_THREADS``, else ``requested`` when > 0; None means
+    adaptive."""
     env = os.environ.get(ENV_THREADS, "").strip()
     if env:
         try:
@@ -50,9 +56,14 @@ def intra_op_threads(requested: int = 0, processes: int = 1) -> int:
         if value < 1:
             raise ValueError(f"{ENV_THREADS}={env!r}: expected a whole number of threads ≥ 1")
         return value
-    if requested > 0:
-        return requested
-    return max(1, available_cores() // max(1, processes))
+    return requested if requested > 0 else None
+
+
+def intra_op_threads(requested: int = 0, processes: int = 1) -> int:
+    """The starting intra-op thread count: the fixed one, else the available cores shared out among
+    ``processes`` processes (at least one thread each)."""
+    fixed = fixed_threads(requested)
+    return fixed if fixed is not None else max(1, available_cores() // max(1, processes))
 
 
 @dataclass(frozen=True)
@@ -61,15 +72,16 @@ class ThreadSettings:
 
     intra_op: int
     inter_op: int
-    omp_wait_policy: str
+    adaptive: bool
     cores: int
 
     def as_dict(self) -> dict[str, object]:
         return {
             "intra_op_threads": self.intra_op,
             "inter_op_threads": self.inter_op,
-            "omp_wait_policy": self.omp_wait_policy,
+            "adaptive": self.adaptive,
             "cores": self.cores,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(runtime default)"),
         }
 
 
@@ -85,11 +97,66 @@ def apply_thread_policy(requested: int = 0, processes: int = 1) -> ThreadSetting
             torch.set_num_interop_threads(1)
     except RuntimeError:  # only settable before the first inter-op parallel work of the process
         pass
-    settings = ThreadSettings(
+    return ThreadSettings(
         intra_op=torch.get_num_threads(),
         inter_op=torch.get_num_interop_threads(),
-        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", ""),
+        adaptive=fixed_threads(requested) is None,
         cores=available_cores(),
     )
-    log.debug("thread policy: %s", settings)
-    return settings
+
+
+class CpuLoad:
+    """How many of this process's cores other processes keep busy, between two calls of :meth:`others`.
+
+    Reads the per-core counters of ``/proc/stat`` for the cores of this process's affinity and subtracts this
+    process's own CPU time; ``None`` where ``/proc/stat`` cannot be read (not Linux)."""
+
+    def __init__(self) -> None:
+        try:
+            self.cores = sorted(os.sched_getaffinity(0))
+        except AttributeError:
+            self.cores = []
+        self._last = self._sample()
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        """(busy jiffies, total jiffies over our cores, own CPU seconds) now."""
+        try:
+            lines = PROC_STAT.read_text().splitlines()
+        except OSError:
+            return None
+        wanted = {f"cpu{c}" for c in self.cores}
+        busy = total = 0.0
+        for line in lines:
+            name, *fields = line.split()
+            if name in wanted:
+                values = [float(v) for v in fields[:8]]
+                idle = values[3] + values[4]  # idle + iowait
+                total += sum(values)
+                busy += sum(values) - idle
+        return busy, total, time.process_time()
+
+    def others(self, min_window_s: float = 0.1) -> float | None:
+        """Cores other processes kept busy since the previous measurement (or construction); None when
+        less than ``min_window_s`` has passed (the window then keeps growing) or nothing can be read."""
+        now, last = self._sample(), self._last
+        if now is None or last is None:
+            return None
+        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        wall = (now[1] - last[1]) / hz / max(1, len(self.cores))
+        if wall < min_window_s:
+            return None
+        self._last = now
+        share = (now[0] - last[0]) / (now[1] - last[1])  # busy share of our cores
+        own = (now[2] - last[2]) / wall
+        return max(0.0, share * len(self.cores) - own)
+
+
+TAKEN_FROM = 0.25  # a core counts as taken by other processes from this much busy time on
+
+
+def threads_for_load(ceiling: int, busy_elsewhere: float) -> int:
+    """Threads to use when other processes keep ``busy_elsewhere`` cores busy: the free cores, at most
+    ``ceiling``, at least 1. A core counts as taken from :data:`TAKEN_FROM` busy: our own spinning threads
+    crowd a competitor out, so a process that holds a whole core when we run one thread shows as about
+    0.45 of a core while we run two (measured); an idle machine shows about 0.03."""
+    return max(1, min(ceiling, available_cores() - int(busy_elsewhere + 1 - TAKEN_FROM)))

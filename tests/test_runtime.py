@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runtime import ENV_THREADS, available_cores, intra_op_threads
+from pipeline.runtime import ENV_THREADS, available_cores, intra_op_threads, threads_for_load
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,20 +33,61 @@ def test_environment_overrides_the_param(monkeypatch):
         intra_op_threads()
 
 
-def test_importing_the_package_sets_a_passive_wait_policy_before_torch_loads():
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", ENV_THREADS)}
+def test_apply_sets_intra_and_inter_op_threads_and_says_whether_it_adapts():
+    env = {k: v for k, v in os.environ.items() if k != ENV_THREADS}
     code = (
-        "import os, pipeline, torch\n"
+        "import torch\n"
         "from pipeline.runtime import apply_thread_policy\n"
-        "s = apply_thread_policy(1)\n"
-        "print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads(), torch.get_num_interop_threads(), s.intra_op)\n"
+        "fixed = apply_thread_policy(1)\n"
+        "set_now = torch.get_num_threads(), torch.get_num_interop_threads()\n"
+        "print(*set_now, fixed.adaptive, apply_thread_policy().adaptive)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["PASSIVE", "1", "1", "1"]
-    # a user's own choice is kept
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split()[0] == "ACTIVE"
+    assert out.split() == ["1", "1", "False", "True"]
+
+
+def test_threads_follow_the_cores_other_processes_leave_free():
+    cores = available_cores()
+    assert threads_for_load(cores, 0.03) == cores  # an idle machine
+    assert threads_for_load(cores, 0.45) == max(1, cores - 1)  # one competitor, crowded by our two threads
+    assert threads_for_load(cores, 1.0) == max(1, cores - 1)
+    assert threads_for_load(cores, cores + 3.0) == 1
+    assert threads_for_load(1, 0.0) == 1  # never above the ceiling
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file() or available_cores() < 2, reason="needs Linux and 2 cores")
+def test_a_busy_competitor_is_seen_and_the_governor_gives_its_core_back():
+    """A real CPU-bound process (bounded to 20 s, stopped by the test) is measured as about one busy core,
+    and the fit's thread governor lowers the thread count; it rises again once the process is gone."""
+    import time
+
+    import torch
+
+    from pipeline.runtime import CpuLoad
+    from pipeline.training.callbacks import ThreadGovernor
+
+    spin = "import time\nend = time.time() + 20\nwhile time.time() < end:\n    pass\n"
+    before = torch.get_num_threads()
+    competitor = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.3)
+        load = CpuLoad()
+        time.sleep(0.6)
+        assert 0.6 < load.others() < 1.5
+        torch.set_num_threads(available_cores())
+        governor = ThreadGovernor(available_cores(), interval_s=0.0)
+        time.sleep(0.6)
+        governor.on_train_batch_start(None, None, None, 0)
+        assert torch.get_num_threads() == available_cores() - 1 and governor.changes == 1
+    finally:
+        competitor.kill()
+        competitor.wait()
+    try:
+        time.sleep(0.6)
+        governor.on_train_batch_start(None, None, None, 1)
+        assert torch.get_num_threads() == available_cores() and governor.changes == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def _trainer_calls(path: Path) -> int:

@@ -102,3 +102,32 @@ def best_and_last(ckpt_dir: str, monitor: str | None, mode: str = "max") -> tupl
         dirpath=ckpt_dir, filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False
     )
     return best, last
+
+
+class ThreadGovernor(Callback):
+    """Adapts torch's intra-op threads to the cores other processes leave free, every ``interval_s``
+    seconds of training (see :mod:`pipeline.runtime`): fewer threads while another process holds a core,
+    back up to ``ceiling`` when it is gone. ``changes`` counts the adjustments."""
+
+    def __init__(self, ceiling: int, interval_s: float = 1.0) -> None:
+        from pipeline.runtime import CpuLoad
+
+        self.ceiling, self.interval_s = ceiling, interval_s
+        self.load = CpuLoad()
+        self.changes = 0
+        self._next = 0.0  # first look at the first batch: the window since the fit started
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, i: int) -> None:
+        now = time.perf_counter()
+        if now < self._next:
+            return
+        busy = self.load.others()
+        if busy is None:
+            return
+        self._next = now + self.interval_s
+        from pipeline.runtime import threads_for_load
+
+        wanted = threads_for_load(self.ceiling, busy)
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
+            self.changes += 1

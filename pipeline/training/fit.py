@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.runtime import ThreadSettings, apply_thread_policy
-from pipeline.training.callbacks import RecordCurve, best_and_last
+from pipeline.training.callbacks import RecordCurve, ThreadGovernor, best_and_last
 from pipeline.training.state import TrainingState
 
 log = logging.getLogger("fit")
@@ -125,14 +125,14 @@ class FitResult:
 def processes_per_machine(section: Any) -> int:
     """Training processes this fit starts on one machine: one per device for multi-process CPU training
     (DDP on CPU), else one (a GPU process needs few CPU threads, and ``auto`` devices are not known yet)."""
-    cpu = section.accelerator == "cpu" or (section.accelerator == "auto" and not _cuda())
-    return section.devices if cpu and isinstance(section.devices, int) else 1
+    return section.devices if _on_cpu(section) and isinstance(section.devices, int) else 1
 
 
-def _cuda() -> bool:
+def _on_cpu(section: Any) -> bool:
+    """Whether the fit computes on the CPU (where the thread count matters)."""
     import torch
 
-    return torch.cuda.is_available()
+    return section.accelerator == "cpu" or (section.accelerator == "auto" and not torch.cuda.is_available())
 
 
 def build_trainer(
@@ -211,8 +211,9 @@ def fit(
     logger = _mlflow_logger(spec, base) if state is not None else False
     if state is not None:
         state.save(logger.run_id)
+    governor = [ThreadGovernor(threads.intra_op)] if threads.adaptive and _on_cpu(section) else []
     trainer, precision = build_trainer(
-        section, spec, deterministic=base.deterministic, logger=logger, callbacks=[recorder, *callbacks]
+        section, spec, deterministic=base.deterministic, logger=logger, callbacks=[recorder, *governor, *callbacks]
     )
     resume_from = state.resume_from if state is not None else None
     if resume_from is not None:
