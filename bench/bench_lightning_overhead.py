@@ -3,11 +3,11 @@
 The same LSTM (``build_network("lstm", …)`` with the default ``train`` params), the same initial
 weights and the same pre-built batches (one DataLoader over a fixed list) on CPU: Adam, cross-entropy,
 gradient-norm clipping at ``train.grad_clip``. The plain loop does only that; the Lightning side is
-exactly what the train stage runs per step (torchmetrics updates and ``self.log`` included), with
-validation, checkpoints, loggers and progress bars off so that only the training loop is compared.
+exactly what the train stage runs per step (torchmetrics updates and ``self.log`` included, through the
+project's one fit), with validation, checkpoints and loggers off so that only the training loop is compared.
 Each side runs one warm-up epoch, then ``EPOCHS`` timed epochs; the figure is the median epoch.
 Sides alternate (plain, Lightning, plain, Lightning) in one process, so both see the same machine.
-Writes ``reports/bench/lightning_overhead.json``; target ratio (Lightning / plain) ≥ 0.9.
+Writes ``reports/bench/lightning_overhead.json``; target ratio (Lightning / plain) ≥ 0.95.
 """
 
 from __future__ import annotations
@@ -69,8 +69,12 @@ def plain_epochs(module: ClassifierModule, loader: DataLoader, tp: TrainParams) 
 
 
 def lightning_epochs(module: ClassifierModule, loader: DataLoader, tp: TrainParams) -> list[float]:
-    """Seconds per epoch of ``Trainer.fit`` on our ClassifierModule (epoch start to epoch end)."""
+    """Seconds per epoch of the project's one fit (``pipeline.training.fit``: the Trainer every stage uses)
+    on our ClassifierModule, epoch start to epoch end, without validation, checkpoints or MLflow."""
     import lightning as L
+
+    from pipeline.config import BaseParams
+    from pipeline.training.fit import FitSpec, fit
 
     times: list[float] = []
 
@@ -81,20 +85,12 @@ def lightning_epochs(module: ClassifierModule, loader: DataLoader, tp: TrainPara
         def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
             times.append(time.perf_counter() - self.started)
 
-    trainer = L.Trainer(
-        max_epochs=EPOCHS + 1,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        gradient_clip_val=tp.grad_clip or None,
-        callbacks=[Timer()],
+    # the plain loop's thread count, fixed: only the loops differ (no adaptive thread governor)
+    section = tp.model_copy(
+        update={"accelerator": "cpu", "max_epochs": EPOCHS + 1, "num_threads": torch.get_num_threads()}
     )
-    trainer.fit(module, train_dataloaders=loader)
+    spec = FitSpec(name="overhead", stage="bench", monitor=None)
+    fit(module, (loader, None), section, BaseParams(), spec, callbacks=[Timer()])
     return times[1:]
 
 
@@ -124,7 +120,7 @@ def main() -> None:
         "plain_samples_per_s": round(plain_sps, 1),
         "lightning_samples_per_s": round(lightning_sps, 1),
         "ratio": round(lightning_sps / plain_sps, 3),
-        "target_ratio": 0.9,
+        "target_ratio": 0.95,
         "plain_epoch_s": [round(t, 3) for t in plain],
         "lightning_epoch_s": [round(t, 3) for t in lightning],
     }
@@ -134,7 +130,7 @@ def main() -> None:
         [
             ("plain PyTorch, samples/s", figures["plain_samples_per_s"]),
             ("Lightning (ours), samples/s", figures["lightning_samples_per_s"]),
-            ("ratio (target >= 0.9)", figures["ratio"]),
+            ("ratio (target >= 0.95)", figures["ratio"]),
             ("written", path),
         ]
     )
