@@ -195,8 +195,8 @@ def merged(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list
 def tfidf_scores(params: Any) -> tuple[float, float]:
     from pipeline.data.jsonl import read_json
     from pipeline.data.split import split_tokens
+    from pipeline.evaluation.metrics import classification_metrics
     from pipeline.models.baselines import TfidfLinear
-    from pipeline.stages.evaluate import classification_metrics
 
     (xtr, ytr, _), (xva, yva, _), (xte, yte, _) = (
         split_tokens(params.base.processed_dir, n) for n in ("train", "val", "test")
