@@ -150,8 +150,8 @@ def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
     """One BERT pre-trained on all RES text minus the test documents of every setting and seed."""
     from pipeline.data.jsonl import write_jsonl
     from pipeline.data.split import read_split
+    from pipeline.pretrained.pretraining import pretrain
     from pipeline.stages.preprocess import preprocess
-    from pipeline.stages.pretrain import pretrain
 
     test_rows: dict[str, dict[str, Any]] = {}
     for _setting, (_split, classes) in SETTINGS.items():
