@@ -71,7 +71,7 @@ from pipeline.config import load_params
 from pipeline.runtime import apply_thread_policy
 params = load_params()
 if sys.argv[1] == "lstm_lm":
-    from pipeline.stages.train_lm import train_lm
+    from pipeline.generation.training import train_lm
     rec = train_lm(params, "lstm_lm")
 else:
     from pipeline.training.classifier import train_network

@@ -79,11 +79,11 @@ def make_params(work: Path, **data_section: Any) -> Any:
 
 
 def run_dataset(params: Any) -> dict[str, Any]:
+    from pipeline.generation.training import train_lm
     from pipeline.stages.evaluate import evaluate
     from pipeline.stages.generate import generate
     from pipeline.stages.lm_tokenizer import build_tokenizer
     from pipeline.stages.train import train
-    from pipeline.stages.train_lm import train_lm
 
     train(params, "tfidf_linear")
     evaluate(params)

@@ -150,8 +150,8 @@ def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
     """One BERT pre-trained on all RES text minus the test documents of every setting and seed."""
     from pipeline.data.jsonl import write_jsonl
     from pipeline.data.split import read_split
+    from pipeline.pretrained.pretraining import pretrain
     from pipeline.stages.preprocess import preprocess
-    from pipeline.stages.pretrain import pretrain
 
     test_rows: dict[str, dict[str, Any]] = {}
     for _setting, (_split, classes) in SETTINGS.items():
@@ -195,8 +195,8 @@ def merged(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list
 def tfidf_scores(params: Any) -> tuple[float, float]:
     from pipeline.data.jsonl import read_json
     from pipeline.data.split import split_tokens
+    from pipeline.evaluation.metrics import classification_metrics
     from pipeline.models.baselines import TfidfLinear
-    from pipeline.stages.evaluate import classification_metrics
 
     (xtr, ytr, _), (xva, yva, _), (xte, yte, _) = (
         split_tokens(params.base.processed_dir, n) for n in ("train", "val", "test")

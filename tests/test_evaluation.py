@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.stages.evaluate import choose_documents, confident_errors, evaluate
+from pipeline.evaluation.errors import choose_documents, confident_errors
+from pipeline.stages.evaluate import evaluate
 from pipeline.stages.register import register
 from pipeline.stages.train import train
 from tests.conftest import preprocessed_project

@@ -6,11 +6,11 @@ import math
 import pytest
 
 from pipeline.generation.store import load_lm
+from pipeline.generation.training import train_lm
 from pipeline.stages.evaluate import evaluate
 from pipeline.stages.generate import generate
 from pipeline.stages.lm_tokenizer import build_tokenizer
 from pipeline.stages.train import train
-from pipeline.stages.train_lm import train_lm
 from tests.conftest import preprocessed_project
 from tests.test_generation_training import TINY
 

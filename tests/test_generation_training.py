@@ -10,9 +10,9 @@ from pipeline import cli
 from pipeline.config import load_params
 from pipeline.data.split import read_split
 from pipeline.generation.store import load_lm
+from pipeline.generation.training import train_lm
 from pipeline.stages.generate import main as generate_main
 from pipeline.stages.lm_tokenizer import build_tokenizer
-from pipeline.stages.train_lm import train_lm
 from tests.conftest import REPO, interrupt_at_epoch, write_params
 from tests.gen_helpers import write_processed
 

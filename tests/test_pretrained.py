@@ -51,7 +51,7 @@ def project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pretrained(project):
-    from pipeline.stages.pretrain import pretrain
+    from pipeline.pretrained.pretraining import pretrain
 
     root, params = project
     with pytest.MonkeyPatch.context() as mp:
@@ -357,7 +357,7 @@ def test_unreachable_checkpoints_fail_with_a_clear_error(project, monkeypatch):
 
 
 def test_pretrain_stage_is_skipped_when_no_finetuning_needs_it():
-    from pipeline.stages.pretrain import needed
+    from pipeline.pretrained.pretraining import needed
 
     assert needed(parse_params({"finetune": {"architectures": ["bert"]}}))
     assert not needed(parse_params({}))
@@ -365,7 +365,7 @@ def test_pretrain_stage_is_skipped_when_no_finetuning_needs_it():
 
 
 def test_interrupted_pretraining_resumes_with_its_tokenizer(project, tmp_path):
-    from pipeline.stages.pretrain import pretrain
+    from pipeline.pretrained.pretraining import pretrain
 
     root, params = project
     pp = params.pretrain.model_copy(

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_params
-from pipeline.stages.evaluate import classification_metrics, evaluate
+from pipeline.evaluation.metrics import classification_metrics
+from pipeline.stages.evaluate import evaluate
 from pipeline.stages.preprocess import preprocess
 from pipeline.stages.report import report
 from pipeline.stages.train import train

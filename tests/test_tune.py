@@ -126,7 +126,7 @@ def test_valid_search_space_and_tune_keys():
 
 
 def test_redacted_storage_and_untuned_architecture(workdir, processed):
-    from pipeline.stages.tune import redact
+    from pipeline.tuning.study import redact
 
     assert (
         redact("postgresql://optuna:s3cret@db.example:5432/studies")
