@@ -106,6 +106,19 @@ def test_three_scheduled_runs(tmp_path, monkeypatch):
     assert third["alias_version"] == ("2" if promoted else "1")
     assert client.get_model_version(name, "2").tags["gate_decision"] == third["decision"]
 
+    # the same run registered again under promote_on: better; a "same" verdict now keeps the champion
+    from pipeline.stages.register import register
+
+    params = load_params()
+    strict = params.model_copy(update={"registry": params.registry.model_copy(update={"promote_on": "better"})})
+    again = register(strict)
+    champion = third["alias_version"]
+    assert (again["challenger_version"], again["champion_version"]) == ("3", champion)
+    if again["figures"]["comparison"]["verdict"] == "same":
+        assert again["decision"] == "kept" and "registry.promote_on is better" in again["reason"]
+    assert str(client.get_model_version_by_alias(name, alias).version) == again["alias_version"]
+    assert again["alias_version"] == ("3" if again["decision"] == "promoted" else champion)
+
 
 REG = RegistryParams()
 

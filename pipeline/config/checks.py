@@ -22,6 +22,6 @@ class ChecksParams(Section):
         1.0,
         ge=0,
         le=1,
-        description="Most total-variation distance between the class shares and those the current champion was "
-        "trained on (1 = report only, never fail).",
+        description="Most total-variation distance between the class shares and those of the current champion's "
+        "corpus (1 = report only, never fail).",
     )

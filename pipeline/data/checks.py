@@ -1,6 +1,6 @@
 """Data checks run by preprocess before any split is written: enough classes, enough documents of each class in
 every split, non-empty validation and test splits, Arabic text, few duplicates, and the class shares compared with
-those the current champion was trained on (drift).
+those of the corpus the current champion came from (drift).
 
 Each check is a :class:`Check` (name, measured value, limit, passed); :func:`enforce` turns the failed ones into
 one :class:`~pipeline.data.jsonl.DataError` line naming each check and its numbers.
@@ -19,7 +19,7 @@ from pipeline.data.jsonl import DataError
 
 log = logging.getLogger("checks")
 SPLITS = ("train", "val", "test")
-DISTRIBUTION_TAG = "label_distribution"  # the registry version tag holding the class shares it was trained on
+DISTRIBUTION_TAG = "label_distribution"  # registry version tag: class shares of its corpus
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def drift_check(current: Mapping[str, float], previous: Mapping[str, float] | No
 
 
 def previous_shares(tracking_uri: str, model_name: str, alias: str) -> dict[str, float] | None:
-    """The class shares the registry's ``alias`` version was trained on (its ``label_distribution`` tag), if any."""
+    """The class shares of the corpus of the registry's ``alias`` version (its ``label_distribution`` tag), if any."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri)

@@ -184,7 +184,7 @@ def quality_lines(summary: dict[str, Any]) -> list[str]:
 
 def check_lines(summary: dict[str, Any]) -> list[str]:
     """The data checks preprocess ran (all passed, or the run would have stopped), the class shares and their
-    drift from those the champion was trained on."""
+    drift from those of the champion's corpus."""
     checks = (summary.get("checks") or {}).get("checks") or {}
     if not checks:
         return []

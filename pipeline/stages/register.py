@@ -10,7 +10,7 @@ project's preprocessing and predictor, so raw Arabic text goes in::
 
 returns a DataFrame with ``label``, ``label_id``, ``confidence`` and one ``p_<label>`` column per class.
 Every run registers its model as a new version (the challenger), carrying the test metrics, intervals,
-provenance and the class shares it was trained on as tags and description. ``registry.alias`` (the champion)
+provenance and the class shares of its corpus as tags and description. ``registry.alias`` (the champion)
 moves to it only when the gate says so (:mod:`pipeline.evaluation.gate`: the TF-IDF floor of the same run,
 ``registry.min_f1_macro``, then McNemar against the champion re-scored on the same new test split).
 ``<reports_dir>/registry.json`` records the version, the ``decision`` (``first``/``promoted``/``kept``), its
