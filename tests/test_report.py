@@ -88,3 +88,32 @@ def test_run_records_are_read_typed_and_refused_when_invalid(tmp_path):
         RunRecord.load(tmp_path)
     with pytest.raises(DataError, match="no run record"):
         RunRecord.load(tmp_path / "nothing")
+
+
+def test_gate_decision_and_data_checks_are_reported(workdir):
+    from pipeline.config import load_params
+    from pipeline.stages.report import report
+
+    write_report_inputs(workdir, "نص")
+    reg_path, sum_path = workdir / "reports" / "registry.json", workdir / "data" / "processed" / "summary.json"
+    comparison = {"b": 1, "c": 9, "p_value": 0.0215, "method": "exact binomial", "verdict": "worse", "documents": 40,
+                  "champion_f1_macro": 0.81, "challenger_f1_macro": 0.62}  # fmt: skip
+    gate = {"decision": "kept", "reason": "challenger lstm macro-F1 0.6200 vs champion version 1 0.8100: worse",
+            "champion_version": "1", "challenger_version": "2", "alias_version": "1",
+            "figures": {"comparison": comparison}}  # fmt: skip
+    reg_path.write_text(json.dumps({**json.loads(reg_path.read_text()), "version": "2", **gate}), encoding="utf-8")
+    checks = {"passed": True, "checks": {
+        "min_arabic_share": {"passed": True, "value": 0.97, "limit": 0.5, "message": "..."},
+        "max_label_drift": {"passed": True, "value": 0.12, "limit": 1.0, "message": "class shares drifted by 0.1200"},
+    }}  # fmt: skip
+    summary = {**json.loads(sum_path.read_text()), "checks": checks, "label_distribution": {"negative": 0.5}}
+    sum_path.write_text(json.dumps(summary), encoding="utf-8")
+    report(load_params())
+    md = (workdir / "reports" / "report.md").read_text(encoding="utf-8")
+    html = (workdir / "reports" / "report.html").read_text(encoding="utf-8")
+    for out in (md, html):
+        assert "Champion/challenger gate:" in out and "kept" in out
+        assert "challenger version 2, champion before: 1;" in out and "now points to version 1" in out
+        assert "champion 0.8100; McNemar (exact binomial) p = 0.0215, verdict worse" in out
+        assert "Data checks passed: min_arabic_share 0.97 (limit 0.5)" in out
+        assert "label drift: class shares drifted by 0.1200" in out

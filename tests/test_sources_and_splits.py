@@ -125,7 +125,10 @@ def test_wrong_encoding_is_named(workdir):
     write_params(workdir / "params.yaml", {"data": {"source": "file", "path": "reviews.csv"}})
     with pytest.raises(DataError, match=r"reviews.csv: row \d+: not valid utf-8.*windows-1256"):
         preprocess(load_params())
-    write_params(workdir / "params.yaml", {"data": {"source": "file", "path": "reviews.csv", "encoding": "cp1256"}})
+    tiny = {"checks.min_classes": 1, "checks.min_per_class": 1}  # three documents of one class
+    write_params(
+        workdir / "params.yaml", {"data": {"source": "file", "path": "reviews.csv", "encoding": "cp1256"}, **tiny}
+    )
     assert preprocess(load_params())["documents"] == 3
     texts = {r["text"] for split in _rows(workdir).values() for r in split}
     assert texts == {r["text"] for r in rows}

@@ -5,6 +5,7 @@ prints every key with its type, default and description (:mod:`pipeline.config.s
 """
 
 from pipeline.config.base import BaseParams, ParamsError, Section
+from pipeline.config.checks import ChecksParams
 from pipeline.config.data import BinsParams, DataParams, NormalizeParams, PreprocessParams, SplitParams
 from pipeline.config.evaluate import EvaluateParams, RegistryParams, ReportParams
 from pipeline.config.generate import (
@@ -32,6 +33,7 @@ __all__ = [
     "PARAMS_FILE",
     "BaseParams",
     "BinsParams",
+    "ChecksParams",
     "DataParams",
     "DecodingParams",
     "EarlyStoppingParams",

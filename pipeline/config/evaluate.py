@@ -41,11 +41,24 @@ class RegistryParams(Section):
     model_name: str = Field(
         "arabic-reviews-classifier", min_length=1, description="Name of the best classifier in the MLflow registry."
     )
-    alias: str = Field("champion", min_length=1, description="Registry alias moved to each newly registered version.")
+    alias: str = Field(
+        "champion", min_length=1, description="Registry alias of the champion; moves only when the gate promotes."
+    )
     select_by: Literal["val", "test"] = Field(
         "val",
         description="Pick the model to register by validation macro-F1 (val: the test split stays an unbiased "
         "estimate) or by test macro-F1 (test).",
+    )
+    min_f1_macro: float = Field(
+        0.0, ge=0, le=1, description="Gate: the challenger's test macro-F1 must reach this to be promoted."
+    )
+    promote_on: Literal["better", "same"] = Field(
+        "same",
+        description="Gate: promote when McNemar against the champion on the new test split says better only "
+        "(better), or better or no significant difference (same).",
+    )
+    significance_level: float = Field(
+        0.05, gt=0, lt=1, description="Gate: McNemar p below this makes challenger and champion differ."
     )
 
     @field_validator("alias")

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from pipeline.config.base import BaseParams, ParamsError, Section, ordered_keys
+from pipeline.config.checks import ChecksParams
 from pipeline.config.data import DataParams, PreprocessParams
 from pipeline.config.evaluate import EvaluateParams, RegistryParams, ReportParams
 from pipeline.config.generate import GenerateParams
@@ -31,6 +32,9 @@ class Params(Section):
     scrape: ScrapeParams = Field(default_factory=ScrapeParams, description="The crawl (data.source: scrape).")
     preprocess: PreprocessParams = Field(
         default_factory=PreprocessParams, description="Normalisation, tokens, vocabulary, classes and splits."
+    )
+    checks: ChecksParams = Field(
+        default_factory=ChecksParams, description="Data checks before training (preprocess fails on any)."
     )
     embeddings: EmbeddingsParams = Field(
         default_factory=EmbeddingsParams, description="word2vec/fastText vectors for train.embedding_init."

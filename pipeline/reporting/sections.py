@@ -44,15 +44,14 @@ def registry_lines(reg: dict[str, Any] | None) -> list[Line]:
     if not reg:
         return []
     metrics = reg.get("metrics", {})
-    return [
+    lines = [
         line(
             Span(reg["arch"], "code"),
             " is registered in the MLflow model registry as ",
             Span(reg["name"], "bold"),
-            f" version {reg['version']} (alias ",
-            Span(f"@{reg['alias']}", "code"),
-            f"), chosen by {reg['selected_by']} macro-F1.",
+            f" version {reg['version']}, chosen by {reg['selected_by']} macro-F1.",
         ),
+        *gate_lines(reg),
         line(
             "Load it with ",
             Span(f'mlflow.pyfunc.load_model("{reg["uri"]}")', "code"),
@@ -67,6 +66,36 @@ def registry_lines(reg: dict[str, Any] | None) -> list[Line]:
             f"{reg.get('training_run_id')}, registering run {reg.get('register_run_id')}."
         ),
     ]
+    return lines
+
+
+def gate_lines(reg: dict[str, Any]) -> list[Line]:
+    """The champion/challenger gate: the decision, the two versions, the reason (registry.json from before the
+    gate has none)."""
+    if "decision" not in reg:
+        return [line("Alias ", Span(f"@{reg['alias']}", "code"), f" points to version {reg['version']}.")]
+    champion = reg.get("champion_version") or "none"
+    after = reg.get("alias_version") or "none"
+    out = [
+        line(
+            "Champion/challenger gate: ",
+            Span(reg["decision"], "bold"),
+            f" (challenger version {reg['challenger_version']}, champion before: {champion}; ",
+            Span(f"@{reg['alias']}", "code"),
+            f" now points to version {after}).",
+        ),
+        line(f"Reason: {reg['reason']}."),
+    ]
+    comparison = (reg.get("figures") or {}).get("comparison") or {}
+    if "verdict" in comparison:
+        out.append(
+            line(
+                f"On the same {comparison['documents']} test documents: challenger macro-F1 "
+                f"{comparison['challenger_f1_macro']:.4f}, champion {comparison['champion_f1_macro']:.4f}; McNemar "
+                f"({comparison['method']}) p = {comparison['p_value']:.4g}, verdict {comparison['verdict']}."
+            )
+        )
+    return out
 
 
 def details(inputs: Inputs) -> list[ModelDetail]:

@@ -178,6 +178,23 @@ def quality_lines(summary: dict[str, Any]) -> list[str]:
         f"Near-duplicate groups kept within one split: {near.get('groups', 0)} "
         f"({near.get('documents_grouped', 0)} documents).",
         f"Class map: {summary.get('class_map', {}).get('method', 'fixed')}; stemmer: {summary.get('stemmer', '?')}.",
+        *check_lines(summary),
+    ]
+
+
+def check_lines(summary: dict[str, Any]) -> list[str]:
+    """The data checks preprocess ran (all passed, or the run would have stopped), the class shares and their
+    drift from those of the champion's corpus."""
+    checks = (summary.get("checks") or {}).get("checks") or {}
+    if not checks:
+        return []
+    figures = ", ".join(f"{name} {c['value']} (limit {c['limit']})" for name, c in checks.items()
+                        if name != "max_label_drift" and not isinstance(c["value"], dict))  # fmt: skip
+    drift = checks.get("max_label_drift", {})
+    shares = summary.get("label_distribution", {})
+    return [
+        f"Data checks {'passed' if summary['checks'].get('passed') else 'FAILED'}: {figures}.",
+        f"Class shares {shares}; label drift: {drift.get('message', 'not measured')}.",
     ]
 
 

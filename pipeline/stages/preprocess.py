@@ -31,6 +31,7 @@ import numpy as np
 
 from pipeline import cli
 from pipeline.config import Params, PreprocessParams, load_params
+from pipeline.data import checks as dc
 from pipeline.data.dedup import NUM_PERM, group_near_duplicates, signature
 from pipeline.data.jsonl import DataError, write_json
 from pipeline.data.labels import ClassMap
@@ -38,6 +39,7 @@ from pipeline.data.sources import RawDoc, describe, iter_documents
 from pipeline.data.split import stratified_split
 from pipeline.text.processor import TextProcessor
 from pipeline.text.vocab import Vocab
+from pipeline.tracking import tracking_uri
 
 log = logging.getLogger("preprocess")
 CHUNK = 2048
@@ -184,6 +186,14 @@ def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
     else:
         groups = list(range(len(labels)))
     split_of = assign_splits(meta["ids"], labels, groups, pp, base.seed)
+    planned = {name: dict.fromkeys(classes.labels, 0) for name in SPLITS}
+    for name, label in zip(split_of, labels, strict=True):
+        planned[name][classes.labels[label]] += 1
+    found = [
+        *dc.class_checks(planned, params.checks),
+        dc.duplicate_check(meta["dropped"]["duplicate"], len(labels) + meta["dropped"]["duplicate"], params.checks),
+    ]
+    _enforce(params, found)  # before the second pass: nothing is written when these fail
     if "train" not in split_of:
         raise DataError(f"too few documents ({len(labels)}) to make a training split")
     position = {stream_index: k for k, stream_index in enumerate(meta["kept"])}
@@ -220,6 +230,17 @@ def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
     finally:
         for fh in handles.values():
             fh.close()
+    arabic, words = dc.arabic_counts(sum(counts.values(), Counter()))
+    found.append(dc.arabic_check(arabic, words, params.checks))
+    totals = {lab: sum(planned[name][lab] for name in SPLITS) for lab in classes.labels}
+    previous = dc.previous_shares(tracking_uri(base), params.registry.model_name, params.registry.alias)
+    found.append(dc.drift_check(dc.shares(totals), previous, params.checks))
+    try:
+        _enforce(params, found)
+    except DataError:
+        for name in SPLITS:
+            (out / f"{name}.jsonl.tmp").unlink(missing_ok=True)
+        raise
     for name in SPLITS:
         (out / f"{name}.jsonl.tmp").replace(out / f"{name}.jsonl")
 
@@ -240,6 +261,8 @@ def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
         "classes": classes.ranges(),
         "vocab_size": len(vocab),
         "stemmer": pp.stemmer,
+        "label_distribution": dc.shares(totals),
+        "checks": dc.report(found),
         "splits": {},
     }
     for name in SPLITS:
@@ -268,6 +291,12 @@ def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
         summary["near_duplicates"]["groups"],
     )
     return summary
+
+
+def _enforce(params: Params, found: list[dc.Check]) -> None:
+    """Write ``<reports_dir>/data_checks.json`` and stop with one line if a check failed."""
+    write_json(Path(params.base.reports_dir) / "data_checks.json", dc.report(found))
+    dc.enforce(found, ", ".join(f"{k}={v}" for k, v in describe(params).items() if v is not None))
 
 
 def log_summary(params: Params, summary: dict[str, Any]) -> None:

@@ -9,8 +9,12 @@ project's preprocessing and predictor, so raw Arabic text goes in::
         pandas.DataFrame({"text": ["الخدمة ممتازة"]}))
 
 returns a DataFrame with ``label``, ``label_id``, ``confidence`` and one ``p_<label>`` column per class.
-The registered version carries the test metrics, intervals and provenance as tags and description, and
-``registry.alias`` moves to it. ``<reports_dir>/registry.json`` records what was registered.
+Every run registers its model as a new version (the challenger), carrying the test metrics, intervals,
+provenance and the class shares of its corpus as tags and description. ``registry.alias`` (the champion)
+moves to it only when the gate says so (:mod:`pipeline.evaluation.gate`: the TF-IDF floor of the same run,
+``registry.min_f1_macro``, then McNemar against the champion re-scored on the same new test split).
+``<reports_dir>/registry.json`` records the version, the ``decision`` (``first``/``promoted``/``kept``), its
+``reason``, ``champion_version``, ``challenger_version`` and the figures.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from typing import Any
 
 from pipeline import cli
 from pipeline.config import Params, load_params
+from pipeline.data.checks import DISTRIBUTION_TAG
 from pipeline.data.jsonl import DataError, read_json, write_json
+from pipeline.data.split import read_split
+from pipeline.evaluation import gate
 from pipeline.serving.pyfunc import ReviewClassifier
 from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
 from pipeline.training.run_record import RunRecord
@@ -70,7 +77,8 @@ def describe(params: Params, arch: str, run: RunRecord, ev: dict[str, Any]) -> s
 
 
 def register(params: Params) -> dict[str, Any]:
-    """Log the selected classifier as a pyfunc model, register it and move the alias to the new version."""
+    """Log the selected classifier as a pyfunc model, register it as a new version (the challenger) and let the
+    gate (:mod:`pipeline.evaluation.gate`) decide whether the alias moves to it."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -78,6 +86,7 @@ def register(params: Params) -> dict[str, Any]:
     arch, run, ev = select(params)
     setup_mlflow(base)
     client = mlflow.MlflowClient(tracking_uri(base))
+    champion = _champion(client, reg.model_name, reg.alias)
     metrics = {
         "test/accuracy": ev["accuracy"],
         "test/f1_macro": ev["f1_macro"],
@@ -88,6 +97,7 @@ def register(params: Params) -> dict[str, Any]:
         "val/f1_macro": run.best_val_f1_macro,
     }
     metrics = {k: float(v) for k, v in metrics.items() if v is not None}
+    test_rows = read_split(Path(base.processed_dir) / "test.jsonl")
     with tempfile.TemporaryDirectory() as tmp:
         processed = Path(tmp) / "processed"
         processed.mkdir()
@@ -102,10 +112,11 @@ def register(params: Params) -> dict[str, Any]:
         }
         if params.preprocess.stopwords_file:
             artifacts["stopwords"] = params.preprocess.stopwords_file
-        example = _example_frame(base.processed_dir)
+        example = _example_frame(test_rows)
         loaded = ReviewClassifier()
         loaded.load_context(SimpleNamespace(artifacts=artifacts))
         signature = infer_signature(example, loaded.predict(None, example))
+        challenger_labels = _labels(loaded.predict(None, _frame(test_rows))) if test_rows else []
         tags = {**provenance_tags(base.seed), "stage": "register", "arch": arch, "selected_by": reg.select_by}
         with mlflow.start_run(run_name=f"register-{arch}", tags=tags) as mlrun:
             mlflow.log_metrics(metrics)
@@ -122,16 +133,26 @@ def register(params: Params) -> dict[str, Any]:
             )
             register_run_id = mlrun.info.run_id
     version = str(info.registered_model_version)
+    decision = _gate(params, arch, version, float(ev["f1_macro"]), champion, test_rows, challenger_labels)
     description = describe(params, arch, run, ev)
     client.update_model_version(reg.model_name, version, description=description)
+    summary = _read_optional(Path(base.processed_dir) / "summary.json")
     for key, value in {**metrics, "arch": arch, "training_run_id": run.mlflow_run_id,
-                       "git_commit": run.git_commit, "selected_by": reg.select_by}.items():  # fmt: skip
+                       "git_commit": run.git_commit, "selected_by": reg.select_by,
+                       "gate_decision": decision.decision, "gate_reason": decision.reason}.items():  # fmt: skip
         client.set_model_version_tag(reg.model_name, version, key, str(value))
-    client.set_registered_model_alias(reg.model_name, reg.alias, version)
+    if "label_distribution" in summary:  # the next run's preprocess measures drift against the champion's
+        client.set_model_version_tag(
+            reg.model_name, version, DISTRIBUTION_TAG, json.dumps(summary["label_distribution"])
+        )
+    if decision.moves_alias:
+        client.set_registered_model_alias(reg.model_name, reg.alias, version)
+    alias_version = version if decision.moves_alias else decision.champion_version
     record = {
         "name": reg.model_name,
         "version": version,
         "alias": reg.alias,
+        "alias_version": alias_version,
         "uri": f"models:/{reg.model_name}@{reg.alias}",
         "arch": arch,
         "selected_by": reg.select_by,
@@ -140,18 +161,82 @@ def register(params: Params) -> dict[str, Any]:
         "register_run_id": register_run_id,
         "model_uri": info.model_uri,
         "description": description,
+        **decision.to_json(),
     }
     write_json(Path(base.reports_dir) / "registry.json", record)
-    log.info("registered %s as %s version %s (@%s)", arch, reg.model_name, version, reg.alias)
+    log.info("registered %s as %s version %s; gate: %s (%s); @%s → version %s", arch, reg.model_name, version,
+             decision.decision, decision.reason, reg.alias, alias_version)  # fmt: skip
     return record
 
 
-def _example_frame(processed_dir: str) -> Any:
+def _champion(client: Any, name: str, alias: str) -> str | None:
+    """The version the alias points to, or None (no such model or alias)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _gate(
+    params: Params,
+    arch: str,
+    version: str,
+    f1: float,
+    champion: str | None,
+    rows: list[dict[str, Any]],
+    challenger_labels: list[str],
+) -> gate.Decision:
+    """Floor of the same run, then the champion re-scored by its registered pyfunc on the same test rows."""
+    reg = params.registry
+    floor = None
+    if "tfidf_linear" in params.classifiers:
+        floor = float(read_json(Path(params.base.reports_dir) / "eval" / "tfidf_linear.json")["f1_macro"])
+    comparison: dict[str, Any] | None = None
+    if champion is not None and not gate.floor_failure(arch, f1, floor, reg):
+        truth = [str(r["label_name"]) for r in rows]
+        try:
+            import mlflow
+
+            model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}/{champion}")
+            champion_labels = _labels(model.predict(_frame(rows)))
+        except Exception as err:  # any load or predict failure keeps the champion, with the reason
+            comparison = {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
+        else:
+            labels = read_json(Path(params.base.processed_dir) / "classes.json")["labels"]
+            comparison = gate.verdict(
+                [p == t for p, t in zip(challenger_labels, truth, strict=True)],
+                [p == t for p, t in zip(champion_labels, truth, strict=True)],
+                reg.significance_level,
+                params.evaluate.mcnemar_exact_below,
+            )
+            comparison.update(
+                documents=len(rows),
+                champion_f1_macro=gate.macro_f1(truth, champion_labels, labels),
+                challenger_f1_macro=gate.macro_f1(truth, challenger_labels, labels),
+            )
+    return gate.decide(reg, arch, version, f1, floor, champion, comparison)
+
+
+def _frame(rows: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
-    from pipeline.data.split import read_split
+    return pd.DataFrame({"text": [str(r["text"]) for r in rows]})
 
-    rows = read_split(Path(processed_dir) / "test.jsonl")[:2]
+
+def _labels(frame: Any) -> list[str]:
+    return [str(v) for v in frame["label"]]
+
+
+def _read_optional(path: Path) -> dict[str, Any]:
+    return read_json(path) if path.is_file() else {}
+
+
+def _example_frame(rows: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    rows = rows[:2]
     return pd.DataFrame({"text": [r["text"][:200] for r in rows] or ["الخدمة ممتازة"]})
 
 
