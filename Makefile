@@ -17,7 +17,7 @@ help:  ## list the targets
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock  # the lock is complete: exactly it, nothing more
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -50,7 +50,7 @@ bench: setup  ## run every benchmark in bench/ (figures in reports/bench/<name>.
 lock: setup  ## re-resolve requirements.lock from the installed environment
 	{ echo "# Exact versions of every package, resolved on Python 3.11 / Linux x86-64 (CPU torch)."; \
 	  echo "# \`make setup\` installs torch==2.13.0 first, then this file. Regenerate with \`make lock\`."; \
-	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v "^pip==" | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.lock
+	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e "^pip==" -e "^pytorch-lightning==" | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.lock
 
 clean:  ## remove the virtual environment and caches (not data, models or the MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -136,7 +136,7 @@ def test_declared_dependencies_are_locked_at_their_pins():
 
 
 def test_code_uses_the_lightning_package_only():
-    # `lightning` installs `pytorch-lightning` as a dependency (see requirements.in); we never import it.
+    # `lightning` declares `pytorch-lightning` as a dependency (see requirements.in); we never import it.
     offending = [
         imp.where
         for pkg in sorted(FIRST_PARTY)
@@ -144,3 +144,13 @@ def test_code_uses_the_lightning_package_only():
         if imp.top in {"pytorch_lightning", "lightning_fabric"}
     ]
     assert not offending, offending
+
+
+def test_the_lock_holds_one_lightning_distribution_installed_without_resolving():
+    """`lightning` declares `pytorch-lightning`, which nothing here imports: the lock leaves it out, and `make
+    setup` installs the lock as it is (``--no-deps``), so only one Lightning distribution is installed."""
+    lock = (REPO / "requirements.lock").read_text(encoding="utf-8").lower().splitlines()
+    names = {line.split("==")[0] for line in lock if "==" in line and not line.startswith("#")}
+    assert "lightning" in names and "pytorch-lightning" not in names and "lightning-fabric" not in names
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert "pip install --quiet --no-deps -r requirements.lock" in makefile
