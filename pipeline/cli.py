@@ -25,12 +25,25 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     )
 
 
-def run(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; bad params or data exit with status 2 and a clear message."""
+def check_layout() -> None:
+    """In a project folder (``dvc.yaml`` and ``params.yaml`` present): the folders params name are the stages'
+    DVC outputs (:mod:`pipeline.config.layout`)."""
+    from pipeline.config import PARAMS_FILE, load_params
+    from pipeline.config.layout import DVC_FILE, check_layout
+
+    if DVC_FILE.is_file() and PARAMS_FILE.is_file():
+        check_layout(load_params())
+
+
+def run(main: Callable[[], None], layout: bool = True) -> None:
+    """Run a stage's ``main`` (after :func:`check_layout` unless ``layout`` is false); bad params or data exit
+    with status 2 and a clear message."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for name in ("lightning.pytorch", "lightning.fabric"):  # they print through their own handler
         logging.getLogger(name).propagate = False
     try:
+        if layout:
+            check_layout()
         main()
     except (ParamsError, DataError, StageError) as err:
         print(f"error: {err}", file=sys.stderr)
