@@ -35,6 +35,9 @@ def usage() -> str:
 
 
 def main() -> None:
+    from pipeline.launch import ensure_interpreter
+
+    ensure_interpreter(sys.argv[1:])  # under DVC without the venv on PATH: re-run with the project's interpreter
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if len(sys.argv) >= 2 else 2)
