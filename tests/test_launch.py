@@ -71,3 +71,25 @@ def test_pipeline_python_names_the_interpreter(project, tmp_path):
     root, env = project
     proc = _repro(root, {**env, "PIPELINE_PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_venv_dvc_exp_run_works_too(tmp_path):
+    root = tmp_path / "exp"
+    root.mkdir()
+    write_params(root / "params.yaml")
+    stage = {"cmd": "python -m pipeline check", "params": ["base.seed"]}
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"check": stage}}), encoding="utf-8")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").symlink_to(BARE_PYTHON)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "VIRTUAL_ENV", "PIPELINE_"))}
+    env.update(PATH=f"{bare}:/usr/bin:/bin", PYTHONPATH=str(REPO), DVC_NO_ANALYTICS="1", HOME=str(tmp_path))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    dvc = str(Path(sys.executable).parent / "dvc")
+    for args in (["git", "init", "-q"], [dvc, "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-qm", "init"]):
+        subprocess.run(args, cwd=root, env=env, check=True, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [dvc, "exp", "run", "-S", "base.seed=7"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "params.yaml is valid" in proc.stdout + proc.stderr
