@@ -71,6 +71,7 @@ def make_params(work: Path, **data_section: Any) -> Any:
     )
     data["data"].update(data_section)
     data["train"]["architectures"] = ["tfidf_linear"]
+    data["tune"]["architectures"] = []  # a tuned architecture must be trained
     data["generate"]["train"]["state_dir"] = str(work / "lm-state")
     if EPOCHS:
         data["generate"]["train"]["max_epochs"] = int(EPOCHS)

@@ -123,6 +123,8 @@ def make_params(work: Path, seed: int, stemmer: str) -> Any:
     data["preprocess"]["split"].update(test=0.2, val=0.1)
     data["train"].update(max_epochs=12, patience=3, architectures=ARCHS or ["tfidf_linear"])
     data["train"].update(TRAIN_OVERRIDES)
+    trained = data["train"]["architectures"]  # a tuned architecture must be trained
+    data["tune"]["architectures"] = [a for a in data["tune"]["architectures"] if a in trained]
     data["pretrain"].update(
         output_dir=str(work / "pretrained"), state_dir=str(work / "pretrain-state"), epochs=PRETRAIN_EPOCHS
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 STAGES_DIR = Path(__file__).parent / "stages"
 COMMANDS = {
-    "check": "validate params.yaml and exit",
+    "check": "validate params.yaml (values, dvc.yaml outs, a file source's columns) and exit",
     "params": "print every params key: type, default, description (--markdown: tables)",
 }
 
@@ -35,6 +35,9 @@ def usage() -> str:
 
 
 def main() -> None:
+    from pipeline.launch import ensure_interpreter
+
+    ensure_interpreter(sys.argv[1:])  # under DVC without the venv on PATH: re-run with the project's interpreter
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if len(sys.argv) >= 2 else 2)
@@ -43,9 +46,10 @@ def main() -> None:
 
     if name == "check":
         from pipeline.config import load_params
+        from pipeline.data.sources import check_source
 
         def check() -> None:
-            load_params()
+            check_source(load_params())  # the dvc.yaml layout check ran first, in cli.run
             print("params.yaml is valid")
 
         cli.run(check)
@@ -53,7 +57,7 @@ def main() -> None:
     if name == "params":
         from pipeline.config import schema
 
-        cli.run(schema.main)
+        cli.run(schema.main, layout=False)
         return
     if name not in stages():
         allowed = ", ".join([*stages(), *COMMANDS])

@@ -182,6 +182,10 @@ def main(argv: list[str]) -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Scrapy sets its loggers to DEBUG and expects its own root handler to apply LOG_LEVEL; we keep ours (one
+    # format for every line), so ours applies the level: no per-request DEBUG lines
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.INFO)
     cfg = CrawlConfig.from_json(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
     result = run_crawl(cfg)
     journal = result.pop("journal")

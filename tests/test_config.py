@@ -24,8 +24,10 @@ def test_repo_params_are_valid_and_every_field_is_described():
     walk(params)
 
 
-def test_empty_file_gives_all_defaults():
-    assert parse_params(None).train.lr == parse_params({}).train.lr
+def test_omitted_sections_take_their_defaults_and_an_empty_file_is_an_error():
+    assert parse_params({}).train.lr == parse_params({"base": {}}).train.lr == 3e-3
+    with pytest.raises(ParamsError, match="the file is empty"):
+        parse_params(None)
 
 
 @pytest.mark.parametrize(

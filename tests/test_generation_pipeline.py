@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 OVERRIDES = {
     **TINY,
     "train.architectures": ["tfidf_linear"],
+    "tune.architectures": [],  # nothing tuned: a tuned architecture must be trained
     "preprocess.min_token_freq": 1,
     "generate.train.max_epochs": 2,
     "generate.eval.continuation_docs": 8,

@@ -30,6 +30,7 @@ TINY = {
     "finetune.lr": 0.005,
     "finetune.max_length": 32,
     "train.architectures": ["tfidf_linear"],
+    "tune.architectures": [],  # nothing tuned: a tuned architecture must be trained
 }
 DOCS = 120
 # The record keys every trained classifier's run.json has (pipeline/stages/train.py), plus the pretrained extras.

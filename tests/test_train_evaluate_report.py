@@ -132,6 +132,7 @@ def test_two_class_bins_flow_through(tmp_path, monkeypatch):
             "preprocess.bins": {"edges": [5.0], "labels": ["neg", "pos"]},
             "train.max_epochs": 1,
             "train.architectures": ["gru"],
+            "tune.architectures": [],
         },
     )
     write_raw(tmp_path, make_raw_docs(44))

@@ -29,7 +29,7 @@ ZOO = ["transformer", "cnn", "encdec", "tfidf_linear"]
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("zoo")
-    with preprocessed_project(root, {**OVERRIDES, "train.architectures": ZOO}, 132) as params:
+    with preprocessed_project(root, {**OVERRIDES, "train.architectures": ZOO, "tune.architectures": []}, 132) as params:
         yield root, params
 
 

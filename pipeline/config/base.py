@@ -12,7 +12,7 @@ class ParamsError(ValueError):
 class Section(BaseModel):
     """A params section: unknown keys are errors, values are read-only."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def ordered_keys(model: type[BaseModel]) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from pipeline.config.base import BaseParams, ParamsError, Section, ordered_keys
 from pipeline.config.checks import ChecksParams
@@ -61,6 +61,16 @@ class Params(Section):
         """Every classifier the pipeline trains: ``train.architectures`` then ``finetune.architectures``."""
         return [*self.train.architectures, *self.finetune.architectures]
 
+    @model_validator(mode="after")
+    def _tuned_are_trained(self) -> Params:
+        untrained = [a for a in self.tune.architectures if a not in self.train.architectures]
+        if untrained:
+            raise ValueError(
+                f"tune.architectures: {', '.join(map(repr, untrained))} is not in train.architectures "
+                f"({', '.join(self.train.architectures)}); a tuned architecture must be one the train stage trains"
+            )
+        return self
+
 
 def _format_error(source: str, err: ValidationError) -> str:
     lines = [f"{source}: invalid params ({err.error_count()} problem(s)):"]
@@ -77,14 +87,37 @@ def _format_error(source: str, err: ValidationError) -> str:
             msg = f"unknown key; allowed keys here: {allowed}"
         elif isinstance(e.get("input"), str | int | float | bool) and "got" not in msg:
             msg = f"{msg} (got {e['input']!r})"
-        lines.append(f"  - {key or '<root>'}: {msg}")
+        lines.append(f"  - {key}: {msg}" if key else f"  - {msg}")
     return "\n".join(lines)
+
+
+EMPTY_HELP = (
+    "it must name at least the sections dvc.yaml reads (train.architectures, finetune.architectures, "
+    "generate.models, data.path); every key and its default: python -m pipeline params"
+)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error (YAML itself keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ParamsError(
+                    f"{self.name}: line {line}: key {key!r} appears twice in one mapping (first on line "
+                    f"{seen[key]}); YAML would silently keep the last: delete one"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_params(data: Any, source: str = "params.yaml") -> Params:
     """Validate a params mapping; raise :class:`ParamsError` naming each bad key."""
     if data is None:
-        data = {}
+        raise ParamsError(f"{source}: the file is empty; {EMPTY_HELP}")
     if not isinstance(data, dict):
         raise ParamsError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}")
     try:
@@ -99,7 +132,18 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     if not path.is_file():
         raise ParamsError(f"{path}: file not found (run from the repository root)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = err.object[: err.start].count(b"\n") + 1
+        raise ParamsError(
+            f"{path}: line {line}: byte 0x{err.object[err.start]:02x} is not UTF-8; params.yaml must be saved as UTF-8"
+        ) from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data()
     except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    finally:
+        loader.dispose()
     return parse_params(data, str(path))

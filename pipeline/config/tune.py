@@ -224,7 +224,7 @@ def check_search_space(space: dict[str, SearchDim]) -> None:
         adapter = TypeAdapter(kind)
         for value in dim.candidates():
             try:
-                adapter.validate_python(value)
+                adapter.validate_python(value, strict=True)
             except ValidationError as err:
                 problem = err.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(f"{where}: {value!r} is not a valid value ({problem})") from None

@@ -95,9 +95,27 @@ def _columns(dp: DataParams) -> list[str]:
 
 
 def _check_columns(path: Path, dp: DataParams, present: list[str]) -> None:
+    keys = {"text_column": dp.text_column, "score_column": dp.score_column, "label_column": dp.label_column}
+    keys["id_column"] = dp.id_column
     missing = [c for c in _columns(dp) if c not in present]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; the file has: {', '.join(present)}")
+        named = ", ".join(f"data.{k} {v!r}" for k, v in keys.items() if v in missing)
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)}; the file has: {', '.join(present)} (set {named})"
+        )
+
+
+def check_source(params: Params) -> None:
+    """Read only the header (CSV/TSV), the first row (JSON lines) or the schema (Parquet) of a file source and
+    raise :class:`DataError` if a configured column is missing; other sources are checked when read."""
+    dp = params.data
+    if dp.source != "file":
+        return
+    rows = _external(dp)
+    try:
+        next(rows, None)
+    finally:
+        rows.close()
 
 
 def _file_doc(where: str, row: dict[str, Any], dp: DataParams, origin: str) -> RawDoc:

@@ -55,7 +55,7 @@ class LMModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         mean = self._val_sum / max(1, self._val_count)
-        self.log("val/loss", mean)
+        self.log("val/loss", mean, prog_bar=True)
         self.log("val/perplexity", min(perplexity(mean), 1e30))
 
     def configure_optimizers(self) -> Any:

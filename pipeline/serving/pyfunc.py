@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+import pandas as pd
 
 
 class ReviewClassifier(mlflow.pyfunc.PythonModel):
@@ -30,11 +31,10 @@ class ReviewClassifier(mlflow.pyfunc.PythonModel):
         self.labels = json.loads((Path(art["processed"]) / "classes.json").read_text(encoding="utf-8"))["labels"]
         self.predictor = load_predictor(art["model"], art["processed"])
 
-    # No type hint on model_input: MLflow would try to derive a signature from it; the logged signature
-    # (a string column `text`) comes from an example instead.
-    def predict(self, context, model_input, params: dict[str, Any] | None = None) -> Any:
-        import pandas as pd
-
+    # model_input is a DataFrame (a list of texts works too): MLflow derives no signature from that hint and
+    # validates nothing by it (the logged signature, a string column `text`, comes from an example), and without
+    # a hint it warns "Add type hints to the `predict` method" on every import and log_model.
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if isinstance(model_input, pd.DataFrame):
             if "text" not in model_input.columns:
                 raise ValueError(f"input needs a 'text' column; got columns {list(model_input.columns)}")

@@ -104,7 +104,7 @@ class ClassifierModule(L.LightningModule):
         loss = self.loss(logits.float(), batch["labels"])
         metrics.update(logits.argmax(-1), batch["labels"])
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["labels"]))
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")  # the monitored metric
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
