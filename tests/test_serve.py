@@ -11,13 +11,21 @@ import pytest
 
 from pipeline.serving.predict import load_predictor
 from pipeline.stages.evaluate import evaluate
+from pipeline.stages.lm_tokenizer import build_tokenizer
 from pipeline.stages.register import register
 from pipeline.stages.train import train
+from pipeline.stages.train_lm import train_lm
 from tests.conftest import preprocessed_project, write_params
 from tests.serve_helpers import free_port, start, start_serve
+from tests.test_generation_training import TINY
 
 ARCHS = ["tfidf_linear", "gru"]
 OVERRIDES = {
+    **TINY,
+    "generate.models": ["lstm_lm"],
+    "generate.default_model": "lstm_lm",
+    "generate.train.max_epochs": 1,
+    "serve.max_new_tokens": 12,
     "train.architectures": ARCHS,
     "train.max_epochs": 1,
     "train.patience": 1,
@@ -43,6 +51,8 @@ def project(tmp_path_factory):
             train(params, arch)
         evaluate(params)
         registered = register(params)
+        build_tokenizer(params)
+        train_lm(params, "lstm_lm")
     slow = root / "slow"
     slow.mkdir()
     write_params(slow / "params.yaml", {**OVERRIDES, "base.processed_dir": str(root / "data/processed"),
@@ -230,3 +240,32 @@ def test_a_bad_model_is_a_one_line_error(project, model, named):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1 and named in errors[0], done.stderr[-2000:]
     assert "Traceback" not in done.stderr
+
+
+def test_generate_continues_the_prompt_reproducibly(project):
+    server = project[3]["champion"]
+    request = {"prompt": "هذا المكان", "max_new_tokens": 8, "seed": 3, "temperature": 0.9, "top_p": 0.9}
+    status, body = server.request("POST", "/v1/generate", request)
+    assert status == 200, body
+    assert body["model"] == "lstm_lm" and body["text"].startswith("هذا المكان") and 0 <= body["new_tokens"] <= 8
+    assert server.request("POST", "/v1/generate", request)[1] == body  # same seed, same text
+    status, labelled = server.request("POST", "/v1/generate", {**request, "label": "positive", "greedy": True})
+    assert status == 200 and labelled["text"].startswith("هذا المكان")
+
+
+@pytest.mark.parametrize(
+    ("request_body", "status", "named"),
+    [
+        ({"prompt": "هذا المكان", "max_new_tokens": 13}, 422, "serve.max_new_tokens = 12"),
+        ({"prompt": "hello there"}, 422, "no Arabic letter"),
+        ({"prompt": ""}, 422, "empty prompt"),
+        ({"prompt": "ج" * 401}, 422, "generate.max_prompt_chars"),
+        ({"prompt": "هذا المكان", "max_new_tokens": 4, "model": "gpt9"}, 422, "gpt9"),
+        ({"prompt": "هذا المكان", "max_new_tokens": 4, "label": "great"}, 422, "great"),
+        ({"prompt": "هذا المكان", "max_new_tokens": 4, "decoding": "beam"}, 422, "generate.decodings"),
+        ({"prompt": "هذا المكان", "temperature": 0}, 422, "temperature"),
+    ],
+)
+def test_generate_limits_and_bad_requests(project, request_body, status, named):
+    answer = project[3]["champion"].request("POST", "/v1/generate", request_body)
+    assert answer[0] == status and named in answer[1]["detail"], answer

@@ -19,9 +19,10 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.config import ServeParams
+from pipeline.data.jsonl import DataError
 from pipeline.serving.batcher import MicroBatcher
 from pipeline.serving.loading import ServedModel
 from pipeline.serving.metrics import Metrics
@@ -51,6 +52,21 @@ class ClassifyResponse(BaseModel):
 class ExplainRequest(BaseModel):
     text: str = Field(description="One raw text, at most serve.max_chars characters.")
     steps: int = Field(32, ge=2, le=256, description="Integrated-gradients steps (networks without attention).")
+
+
+class GenerateRequest(BaseModel):
+    prompt: str = Field(description="The beginning of an Arabic text (generate.max_prompt_chars / _tokens).")
+    model: str | None = Field(None, description="A trained language model of generate.models (default: default_model).")
+    label: str | None = Field(None, description="A class to condition on (e.g. positive); none by default.")
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="New tokens, at most serve.max_new_tokens (default: generate.max_new_tokens, capped)."
+    )
+    decoding: str | None = Field(None, description="A name in generate.decodings (default: generate.eval.decoding).")
+    temperature: float | None = Field(None, gt=0, le=10, description="Overrides the decoding's temperature.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Overrides the decoding's nucleus mass.")
+    top_k: int | None = Field(None, ge=0, description="Overrides the decoding's top-k (0 = off).")
+    greedy: bool | None = Field(None, description="Overrides the decoding's greedy flag.")
+    seed: int = Field(0, description="Sampling seed: the same request gives the same text.")
 
 
 class State:
@@ -97,9 +113,11 @@ def _check_text(text: str, where: str, sp: ServeParams) -> None:
         raise HTTPException(413, f"{where} has {len(text)} characters; the limit is serve.max_chars = {sp.max_chars}")
 
 
-def create_app(load: Callable[[], ServedModel], sp: ServeParams) -> FastAPI:
-    """The app; ``load`` runs in a thread at start-up (``/ready`` answers 503 until it returns)."""
+def create_app(load: Callable[[], ServedModel], sp: ServeParams, generator: Any = None) -> FastAPI:
+    """The app; ``load`` runs in a thread at start-up (``/ready`` answers 503 until it returns); ``generator``
+    (a :class:`~pipeline.serving.generation.Generator`) answers ``/v1/generate`` (503 without one)."""
     state = State()
+    generate_lock = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -172,6 +190,29 @@ def create_app(load: Callable[[], ServedModel], sp: ServeParams) -> FastAPI:
 
         result = await within_timeout(asyncio.to_thread(run))
         return {"model": {"name": model.name, "version": model.version}, **result}
+
+    @app.post("/v1/generate")
+    async def generate(body: GenerateRequest) -> dict[str, Any]:
+        """An Arabic text continued by a trained language model (optionally conditioned on a class)."""
+        if generator is None or not generator.lms:
+            raise HTTPException(503, "no trained language model (run `dvc repro train_lm`)")
+        max_new = body.max_new_tokens or min(generator.params.generate.max_new_tokens, sp.max_new_tokens)
+        if max_new > sp.max_new_tokens:
+            limit = f"serve.max_new_tokens = {sp.max_new_tokens}"
+            raise HTTPException(422, f"max_new_tokens {max_new}; the limit is {limit}")
+
+        def run() -> dict[str, Any]:
+            overrides = {k: getattr(body, k) for k in ("temperature", "top_p", "top_k", "greedy")}
+            with generate_lock:
+                decoding = generator.decoding(body.decoding, **overrides)
+                return generator.generate(body.prompt, body.model, body.label, decoding, max_new, body.seed)
+
+        try:
+            return await within_timeout(asyncio.to_thread(run))
+        except DataError as err:
+            raise HTTPException(422, str(err).splitlines()[0]) from None
+        except ValidationError as err:  # the decoding with the request's overrides
+            raise HTTPException(422, "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in err.errors())) from None
 
     @app.get("/health")
     async def health() -> dict[str, str]:

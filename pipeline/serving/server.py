@@ -2,8 +2,8 @@
 
 Serves ``models:/<registry.model_name>@<registry.alias>`` by default (``serve.model`` or ``--model``: another
 alias, ``models:/<name>/<version>``, or a model folder such as ``models/gru``). Limits come from the ``serve``
-section of ``params.yaml``. Endpoints: ``POST /v1/classify``, ``POST /v1/explain``, ``GET /health``,
-``GET /ready``, ``GET /metrics``; OpenAPI docs at ``/docs``.
+section of ``params.yaml``. Endpoints: ``POST /v1/classify``, ``POST /v1/explain``, ``POST /v1/generate`` (the
+language models in ``models/lm/``), ``GET /health``, ``GET /ready``, ``GET /metrics``; OpenAPI docs at ``/docs``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def main() -> None:
 
     spec = ns.model if ns.model is not None else params.serve.model
     model = load_served(spec, params)  # before the port opens: a bad --model is a one-line error, exit 2
-    app = create_app(lambda: model, params.serve)
+    from pipeline.serving.generation import Generator
+
+    app = create_app(lambda: model, params.serve, Generator(params))
     host = ns.host or params.serve.host
     port = ns.port if ns.port is not None else params.serve.port
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", log_config=None)
