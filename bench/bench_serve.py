@@ -9,7 +9,8 @@ loaded in this process, called with the server's mean micro-batch size at that c
 ``/metrics``), for the same time, in the same run. Writes ``reports/bench/serve.json``: one row per
 concurrency with ``concurrency``, ``requests_per_s``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``errors``,
 ``rss_mb_start``, ``rss_mb_end``, ``mean_batch``, ``in_process_per_s``, ``ratio`` (requests_per_s /
-in_process_per_s), the CPU seconds per request of the server and of the load generator, the load average.
+in_process_per_s), the CPU seconds per request of the server and of the load generator, the load average, and the torch
+intra-op threads of both sides (``PIPELINE_NUM_THREADS``, 1 unless set).
 """
 
 from __future__ import annotations
@@ -110,10 +111,14 @@ def in_process(model: Any, texts: list[str], batch: int, seconds: float) -> floa
 def main() -> None:
     logging.disable(logging.WARNING)
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    # one intra-op thread on both sides (the server inherits it): with two, the in-process figure swung 10x
+    # between runs on the shared 2-core development machine
+    os.environ.setdefault("PIPELINE_NUM_THREADS", "1")
     import json
 
     import psutil
 
+    from pipeline.runtime import apply_thread_policy
     from pipeline.serving.loading import load_served
     from tests.serve_helpers import start_serve
 
@@ -127,6 +132,7 @@ def main() -> None:
         try:
             server.wait("/ready")
             proc = psutil.Process(server.proc.pid)
+            apply_thread_policy()  # as the server does
             model = load_served("", params)
             for concurrency in CONCURRENCY:
                 before = server.request("GET", "/metrics")[1]
@@ -147,7 +153,8 @@ def main() -> None:
                              "ratio": round(row["requests_per_s"] / per_s, 3),
                              "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, row["requests"]), 2),
                              "client_cpu_ms_per_request": round(1000 * client_cpu / max(1, row["requests"]), 2),
-                             "load_average_1m": round(os.getloadavg()[0], 2)})  # fmt: skip
+                             "load_average_1m": round(os.getloadavg()[0], 2),
+                             "threads": int(os.environ["PIPELINE_NUM_THREADS"])})  # fmt: skip
                 print(rows[-1], flush=True)
         finally:
             server.stop()

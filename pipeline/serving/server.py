@@ -24,6 +24,9 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import uvicorn
 
+    from pipeline.runtime import apply_thread_policy
+
+    apply_thread_policy()  # one inter-op thread; intra-op: the cores, or $PIPELINE_NUM_THREADS
     from pipeline.serving.app import create_app
     from pipeline.serving.loading import load_served
 
