@@ -11,7 +11,10 @@ STAGES_DIR = Path(__file__).parent / "stages"
 COMMANDS = {
     "check": "validate params.yaml (values, dvc.yaml outs, a file source's columns) and exit",
     "params": "print every params key: type, default, description (--markdown: tables)",
+    "serve": "the HTTP API over the registered champion (python -m pipeline serve --help)",
 }
+
+SERVING = {"serve": "server"}  # commands whose code lives in pipeline/serving/ (not DVC stages)
 
 
 def stages() -> dict[str, str]:
@@ -58,6 +61,9 @@ def main() -> None:
         from pipeline.config import schema
 
         cli.run(schema.main, layout=False)
+        return
+    if name in SERVING:  # imported by name, as the stages are: no stage's code deps in dvc.yaml include it
+        cli.run(importlib.import_module(f"pipeline.serving.{SERVING[name]}").main)
         return
     if name not in stages():
         allowed = ", ".join([*stages(), *COMMANDS])

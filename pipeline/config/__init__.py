@@ -22,6 +22,7 @@ from pipeline.config.generate import (
 from pipeline.config.params import PARAMS_FILE, Params, load_params, parse_params
 from pipeline.config.pretrained import FinetuneParams, PretrainParams
 from pipeline.config.scrape import ScrapeParams
+from pipeline.config.serve import ServeParams
 from pipeline.config.train import EmbeddingsParams, TrainParams
 from pipeline.config.trainer import EarlyStoppingParams, TrainerParams
 from pipeline.config.tune import NOT_TUNABLE, SearchDim, TuneParams, check_search_space
@@ -56,6 +57,7 @@ __all__ = [
     "ScrapeParams",
     "SearchDim",
     "Section",
+    "ServeParams",
     "SplitParams",
     "TrainParams",
     "TrainerParams",

@@ -20,6 +20,7 @@ from pipeline.config.evaluate import EvaluateParams, RegistryParams, ReportParam
 from pipeline.config.generate import GenerateParams
 from pipeline.config.pretrained import FinetuneParams, PretrainParams
 from pipeline.config.scrape import ScrapeParams
+from pipeline.config.serve import ServeParams
 from pipeline.config.train import EmbeddingsParams, TrainParams
 from pipeline.config.tune import TuneParams
 
@@ -55,6 +56,9 @@ class Params(Section):
         default_factory=RegistryParams, description="The best classifier in the MLflow model registry."
     )
     tune: TuneParams = Field(default_factory=TuneParams, description="Hyperparameter search with Optuna.")
+    serve: ServeParams = Field(
+        default_factory=ServeParams, description="The HTTP API (python -m pipeline serve; not a DVC stage)."
+    )
 
     @property
     def classifiers(self) -> list[str]:

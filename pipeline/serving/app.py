@@ -1,0 +1,235 @@
+"""The FastAPI application: classify, explain, health, readiness, Prometheus metrics, OpenAPI docs at ``/docs``.
+
+Limits (``serve`` params) are answered 413 (too many texts, too long a text) or 422 (a bad value, too many new
+tokens) with a message naming the limit; a body that is not JSON or not UTF-8 is answered 400; a request not
+answered within ``serve.timeout_s`` gets 504. Nothing the client sends is logged: the log has the route, the
+status and the time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from pipeline.config import ServeParams
+from pipeline.data.jsonl import DataError
+from pipeline.serving.batcher import MicroBatcher
+from pipeline.serving.loading import ServedModel
+from pipeline.serving.metrics import Metrics
+
+log = logging.getLogger("serve")
+
+
+class ClassifyRequest(BaseModel):
+    texts: list[str] = Field(description="Raw texts (Arabic reviews), at most serve.max_texts.")
+
+
+class ModelId(BaseModel):
+    name: str = Field(description="Registered model name (or the architecture, for a model folder).")
+    version: str = Field(description="Registry version (or 'folder').")
+
+
+class Prediction(BaseModel):
+    label: str = Field(description="The most probable class.")
+    probabilities: dict[str, float] = Field(description="Probability of every class.")
+
+
+class ClassifyResponse(BaseModel):
+    model: ModelId
+    predictions: list[Prediction] = Field(description="One per text, in order.")
+
+
+class ExplainRequest(BaseModel):
+    text: str = Field(description="One raw text, at most serve.max_chars characters.")
+    steps: int = Field(32, ge=2, le=256, description="Integrated-gradients steps (networks without attention).")
+
+
+class GenerateRequest(BaseModel):
+    prompt: str = Field(description="The beginning of an Arabic text (generate.max_prompt_chars / _tokens).")
+    model: str | None = Field(None, description="A trained language model of generate.models (default: default_model).")
+    label: str | None = Field(None, description="A class to condition on (e.g. positive); none by default.")
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="New tokens, at most serve.max_new_tokens (default: generate.max_new_tokens, capped)."
+    )
+    decoding: str | None = Field(None, description="A name in generate.decodings (default: generate.eval.decoding).")
+    temperature: float | None = Field(None, gt=0, le=10, description="Overrides the decoding's temperature.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Overrides the decoding's nucleus mass.")
+    top_k: int | None = Field(None, ge=0, description="Overrides the decoding's top-k (0 = off).")
+    greedy: bool | None = Field(None, description="Overrides the decoding's greedy flag.")
+    seed: int = Field(0, description="Sampling seed: the same request gives the same text.")
+
+
+class State:
+    """What the routes share: the model (None while loading), the batcher, the metrics."""
+
+    def __init__(self) -> None:
+        self.model: ServedModel | None = None
+        self.error: str | None = None
+        self.batcher: MicroBatcher | None = None
+        self.metrics = Metrics()
+        self.explain_lock = threading.Lock()
+
+
+class Measure:
+    """Pure ASGI middleware (cheaper than ``@app.middleware``): counts and times each request by its route
+    template (``/v1/classify``), never by the path the client sent; logs method, route, status, time at DEBUG."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def send_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - start
+            self.metrics.request(endpoint, status, seconds)
+            log.debug("%s %s %d %.1f ms", scope["method"], endpoint, status, 1000 * seconds)
+
+
+def _check_text(text: str, where: str, sp: ServeParams) -> None:
+    if len(text) > sp.max_chars:
+        raise HTTPException(413, f"{where} has {len(text)} characters; the limit is serve.max_chars = {sp.max_chars}")
+
+
+def create_app(load: Callable[[], ServedModel], sp: ServeParams, generator: Any = None) -> FastAPI:
+    """The app; ``load`` runs in a thread at start-up (``/ready`` answers 503 until it returns); ``generator``
+    (a :class:`~pipeline.serving.generation.Generator`) answers ``/v1/generate`` (503 without one)."""
+    state = State()
+    generate_lock = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async def load_model() -> None:
+            try:
+                model = await asyncio.to_thread(load)
+            except Exception as err:  # reported by /ready and the log; the server stays up
+                state.error = f"{type(err).__name__}: {err}"
+                log.error("model not loaded: %s", state.error)
+                return
+            state.batcher = MicroBatcher(model.classify, sp.max_batch, sp.max_wait_ms / 1000, state.metrics.batch)
+            state.batcher.start()
+            state.model = model
+            log.info("serving %s version %s", model.name, model.version)
+
+        loader = asyncio.create_task(load_model())
+        yield
+        loader.cancel()
+        if state.batcher is not None:
+            await state.batcher.stop()
+
+    app = FastAPI(title="Arabic review classifier", lifespan=lifespan)
+    app.state.serve = state
+
+    app.add_middleware(Measure, metrics=state.metrics)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        errors = err.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "the body is not valid JSON"}, status_code=400)
+        parts = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors]
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    def ready_model() -> ServedModel:
+        if state.model is None:
+            raise HTTPException(503, "the model failed to load" if state.error else "the model is not loaded yet")
+        return state.model
+
+    async def within_timeout(awaitable: Any) -> Any:
+        try:
+            return await asyncio.wait_for(awaitable, sp.timeout_s)
+        except TimeoutError:
+            raise HTTPException(504, f"no answer within serve.timeout_s = {sp.timeout_s:g} s") from None
+
+    @app.post("/v1/classify", response_model=ClassifyResponse)
+    async def classify(body: ClassifyRequest) -> JSONResponse:
+        """Labels and class probabilities for up to ``serve.max_texts`` texts."""
+        model = ready_model()
+        if len(body.texts) > sp.max_texts:
+            raise HTTPException(413, f"{len(body.texts)} texts; the limit is serve.max_texts = {sp.max_texts}")
+        for i, text in enumerate(body.texts):
+            _check_text(text, f"texts[{i}]", sp)
+        assert state.batcher is not None
+        predictions = await within_timeout(state.batcher.submit(list(body.texts)))
+        # a JSONResponse skips FastAPI's re-validation and jsonable_encoder of the answer (the schema is documented)
+        return JSONResponse({"model": {"name": model.name, "version": model.version}, "predictions": predictions})
+
+    @app.post("/v1/explain")
+    async def explain(body: ExplainRequest) -> dict[str, Any]:
+        """Token attributions for one text: the method of the evaluation report (attention or integrated gradients)."""
+        model = ready_model()
+        _check_text(body.text, "text", sp)
+        if not hasattr(model.predictor, "explain"):
+            raise HTTPException(422, f"{model.predictor.arch} models have no token explanations")
+
+        def run() -> dict[str, Any]:
+            with state.explain_lock:
+                return model.explain(body.text, body.steps)
+
+        result = await within_timeout(asyncio.to_thread(run))
+        return {"model": {"name": model.name, "version": model.version}, **result}
+
+    @app.post("/v1/generate")
+    async def generate(body: GenerateRequest) -> dict[str, Any]:
+        """An Arabic text continued by a trained language model (optionally conditioned on a class)."""
+        if generator is None or not generator.lms:
+            raise HTTPException(503, "no trained language model (run `dvc repro train_lm`)")
+        max_new = body.max_new_tokens or min(generator.params.generate.max_new_tokens, sp.max_new_tokens)
+        if max_new > sp.max_new_tokens:
+            limit = f"serve.max_new_tokens = {sp.max_new_tokens}"
+            raise HTTPException(422, f"max_new_tokens {max_new}; the limit is {limit}")
+
+        def run() -> dict[str, Any]:
+            overrides = {k: getattr(body, k) for k in ("temperature", "top_p", "top_k", "greedy")}
+            with generate_lock:
+                decoding = generator.decoding(body.decoding, **overrides)
+                return generator.generate(body.prompt, body.model, body.label, decoding, max_new, body.seed)
+
+        try:
+            return await within_timeout(asyncio.to_thread(run))
+        except DataError as err:
+            raise HTTPException(422, str(err).splitlines()[0]) from None
+        except ValidationError as err:  # the decoding with the request's overrides
+            raise HTTPException(422, "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in err.errors())) from None
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """200 once the model is loaded, else 503."""
+        if state.model is None:
+            detail = "loading" if state.error is None else "failed"
+            return JSONResponse({"ready": False, "detail": detail}, status_code=503)
+        return JSONResponse({"ready": True, "model": {"name": state.model.name, "version": state.model.version}})
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text format: requests by endpoint and status, latency histogram, micro-batch sizes."""
+        return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app
