@@ -45,9 +45,15 @@ def prepare(root: Path) -> Any:
     from tests.conftest import make_raw_docs, write_params, write_raw
 
     os.chdir(root)
-    write_params(root / "params.yaml", {"train.architectures": ["gru"], "train.max_epochs": EPOCHS,
-                                        "train.patience": EPOCHS, "evaluate.bootstrap_resamples": 20,
-                                        "evaluate.explain_documents": 0})  # fmt: skip
+    overrides = {
+        "train.architectures": ["gru"],
+        "tune.architectures": [],
+        "train.max_epochs": EPOCHS,
+        "train.patience": EPOCHS,
+        "evaluate.bootstrap_resamples": 20,
+        "evaluate.explain_documents": 0,
+    }
+    write_params(root / "params.yaml", overrides)
     write_raw(root, make_raw_docs(DOCS))
     params = load_params()
     preprocess(params)

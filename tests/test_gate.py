@@ -20,6 +20,7 @@ from tests.conftest import make_raw_docs, write_params, write_raw
 ARCHS = ["cnn", "tfidf_linear"]
 OVERRIDES = {
     "train.architectures": ARCHS,
+    "tune.architectures": [],
     "finetune.architectures": [],
     "train.max_epochs": 4,
     "train.patience": 4,

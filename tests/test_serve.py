@@ -27,6 +27,7 @@ OVERRIDES = {
     "generate.train.max_epochs": 1,
     "serve.max_new_tokens": 12,
     "train.architectures": ARCHS,
+    "tune.architectures": [],
     "train.max_epochs": 1,
     "train.patience": 1,
     "train.hidden_dim": 16,
