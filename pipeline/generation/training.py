@@ -111,7 +111,7 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRec
     rec = result.recorder
     best = min((r for r in rec.curve if LM_MONITOR in r), key=lambda r: r[LM_MONITOR], default={})
     best_loss = float(best.get(LM_MONITOR, float("nan")))
-    summary = result.summary(module.net, best)
+    summary = result.summary(module.net, best, keeps_last=False)  # the LM folder is the model
     record = RunRecord(
         arch=name,
         stage="train_lm",
@@ -130,9 +130,6 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRec
         best_val_loss=round(best_loss, 6),
         val_perplexity=finite_or_none(round(perplexity(best_loss), 4)),
         checkpoint=str(out_dir),
-        mlflow_run_id=result.run_id,
-        mlflow_experiment_id=result.experiment_id,
-        curve=rec.curve,
     )
     save_lm(module.net, name, config, codec, out_dir, trained_on="train", source=record.tokenizer)
     shutil.rmtree(out_dir / "checkpoints")

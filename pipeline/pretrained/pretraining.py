@@ -150,10 +150,6 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
         best_val_loss=best_row.get("val/loss"),
         best_val_perplexity=best_row.get("val/perplexity"),
         checkpoint=str(out_dir),
-        last_checkpoint=str(result.last),
-        mlflow_run_id=result.run_id,
-        mlflow_experiment_id=result.experiment_id,
-        curve=curve,
     )
     record.log_to_mlflow(result.client, [record.save(out_dir)])
     result.client.log_param(result.run_id, "corpus_documents", len(texts))

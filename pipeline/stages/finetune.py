@@ -112,10 +112,6 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
         class_weights=weights,
         latency_ms_per_doc=latency(predictor.predict_proba, test_rows),
         checkpoint=str(best_dir),
-        last_checkpoint=str(result.last),
-        mlflow_run_id=result.run_id,
-        mlflow_experiment_id=result.experiment_id,
-        curve=curve,
     )
     record.log_to_mlflow(result.client, [record.save(out_dir)])
     result.client.log_artifacts(result.run_id, str(best_dir), "best")

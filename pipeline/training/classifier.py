@@ -110,10 +110,6 @@ def train_network(
         class_weights=model.hparams.class_weights,
         latency_ms_per_doc=network_latency(best_model, dm.split("test")),
         checkpoint=str(result.best),
-        last_checkpoint=str(result.last),
-        mlflow_run_id=result.run_id,
-        mlflow_experiment_id=result.experiment_id,
-        curve=curve,
     )
     record.log_to_mlflow(result.client, [record.save(out_dir), result.best])
     return record

@@ -108,9 +108,14 @@ class FitResult:
     best: Path | None = None
     last: Path | None = None
 
-    def summary(self, model: Any, best_row: dict[str, Any]) -> dict[str, Any]:
-        """The run-record fields every fit shares: size, device, time, epochs, best epoch, threads."""
+    def summary(self, model: Any, best_row: dict[str, Any], keeps_last: bool = True) -> dict[str, Any]:
+        """The run-record fields every fit shares: size, device, time, epochs, best epoch, threads, the curve,
+        the MLflow run and (``keeps_last``) the last checkpoint."""
         return {
+            "curve": self.recorder.curve,
+            "mlflow_run_id": self.run_id,
+            "mlflow_experiment_id": self.experiment_id,
+            **({"last_checkpoint": str(self.last)} if keeps_last and self.last is not None else {}),
             "parameters": sum(p.numel() for p in model.parameters()),
             "device": self.device,
             "precision": self.precision,
