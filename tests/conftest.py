@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import pipeline  # noqa: F401  (sets the OpenMP wait policy before anything loads torch)
+from pipeline.runtime import apply_thread_policy
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -20,6 +20,7 @@ SHARED = REPO.parent / "shared"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+apply_thread_policy()  # the project's thread policy for the tests' own inference, as the fit applies it to training
 
 POSITIVE = ["رائع", "ممتاز", "جميل", "أنصح", "مريح", "لذيذ", "نظيف", "سريع"]
 NEGATIVE = ["سيء", "مخيب", "رديء", "متسخ", "بطيء", "غالي", "مزعج", "بارد"]

@@ -57,8 +57,9 @@ def test_threads_follow_the_cores_other_processes_leave_free():
 
 @pytest.mark.skipif(not Path("/proc/stat").is_file() or available_cores() < 2, reason="needs Linux and 2 cores")
 def test_a_busy_competitor_is_seen_and_the_governor_gives_its_core_back():
-    """A real CPU-bound process (bounded to 20 s, stopped by the test) is measured as about one busy core,
-    and the fit's thread governor lowers the thread count; it rises again once the process is gone."""
+    """A real CPU-bound process (bounded to 20 s, stopped by the test) is measured as about one more busy core
+    than before it started, and the fit's thread governor lowers the thread count; on an otherwise idle
+    machine it rises back to every core once the process is gone."""
     import time
 
     import torch
@@ -66,26 +67,30 @@ def test_a_busy_competitor_is_seen_and_the_governor_gives_its_core_back():
     from pipeline.runtime import CpuLoad
     from pipeline.training.callbacks import ThreadGovernor
 
-    spin = "import time\nend = time.time() + 20\nwhile time.time() < end:\n    pass\n"
     before = torch.get_num_threads()
+    load = CpuLoad()
+    time.sleep(0.6)
+    baseline = load.others()
+    spin = "import time\nend = time.time() + 20\nwhile time.time() < end:\n    pass\n"
     competitor = subprocess.Popen([sys.executable, "-c", spin])
     try:
         time.sleep(0.3)
-        load = CpuLoad()
+        load.others()  # start a window with the competitor running
         time.sleep(0.6)
-        assert 0.6 < load.others() < 1.5
+        assert 0.6 < load.others() - baseline < 1.5
         torch.set_num_threads(available_cores())
         governor = ThreadGovernor(available_cores(), interval_s=0.0)
         time.sleep(0.6)
         governor.on_train_batch_start(None, None, None, 0)
-        assert torch.get_num_threads() == available_cores() - 1 and governor.changes == 1
+        assert torch.get_num_threads() < available_cores() and governor.changes == 1
     finally:
         competitor.kill()
         competitor.wait()
     try:
         time.sleep(0.6)
         governor.on_train_batch_start(None, None, None, 1)
-        assert torch.get_num_threads() == available_cores() and governor.changes == 2
+        if baseline < 0.2:  # nothing else was busy: every core is free again
+            assert torch.get_num_threads() == available_cores() and governor.changes == 2
     finally:
         torch.set_num_threads(before)
 
