@@ -77,7 +77,7 @@ def test_a_busy_competitor_is_seen_and_the_governor_gives_its_core_back():
         time.sleep(0.3)
         load.others()  # start a window with the competitor running
         time.sleep(0.6)
-        assert 0.6 < load.others() - baseline < 1.5
+        assert 0.4 < load.others() - baseline < 1.7  # about one core (the machine's other load varies a little)
         torch.set_num_threads(available_cores())
         governor = ThreadGovernor(available_cores(), interval_s=0.0)
         time.sleep(0.6)
