@@ -126,7 +126,10 @@ def make_params(work: Path, seed: int, stemmer: str) -> Any:
     trained = data["train"]["architectures"]  # a tuned architecture must be trained
     data["tune"]["architectures"] = [a for a in data["tune"]["architectures"] if a in trained]
     data["pretrain"].update(
-        output_dir=str(work / "pretrained"), state_dir=str(work / "pretrain-state"), epochs=PRETRAIN_EPOCHS
+        output_dir=str(work / "pretrained"),
+        state_dir=str(work / "pretrain-state"),
+        max_epochs=PRETRAIN_EPOCHS,
+        patience=PRETRAIN_EPOCHS,
     )
     # Unlabelled text for the word2vec/fastText vectors (embeddings.corpus: all): every RES review, whatever
     # its polarity; the embeddings stage drops this run's test documents and their near-duplicates.
