@@ -112,7 +112,7 @@ def main() -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     import torch
 
-    from pipeline.stages.preprocess import preprocess
+    from pipeline.data.preprocessing import preprocess
 
     rows: list[dict[str, Any]] = []
     agreement: dict[str, Any] = {}

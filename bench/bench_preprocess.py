@@ -83,7 +83,7 @@ def stage_peak_rss(n_docs: int, workers: int, tmp: Path) -> tuple[float, float]:
     (work / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     code = (
         "import resource, time; from pipeline.config import load_params;"
-        " from pipeline.stages.preprocess import preprocess;"
+        " from pipeline.data.preprocessing import preprocess;"
         "t = time.perf_counter(); preprocess(load_params()); t = time.perf_counter() - t;"
         "ru = resource.getrusage; r = ru(resource.RUSAGE_SELF).ru_maxrss + ru(resource.RUSAGE_CHILDREN).ru_maxrss;"
         "print(r / 1024, t)"

@@ -154,9 +154,9 @@ def write_rows(path: Path, rows: list[tuple[str, str]]) -> None:
 def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
     """One BERT pre-trained on all RES text minus the test documents of every setting and seed."""
     from pipeline.data.jsonl import write_jsonl
+    from pipeline.data.preprocessing import preprocess
     from pipeline.data.split import read_split
     from pipeline.pretrained.pretraining import pretrain
-    from pipeline.stages.preprocess import preprocess
 
     test_rows: dict[str, dict[str, Any]] = {}
     for _setting, (_split, classes) in SETTINGS.items():
@@ -222,9 +222,9 @@ def main() -> None:
         return
     logging.disable(logging.WARNING)
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    from pipeline.data.preprocessing import preprocess
     from pipeline.stages.evaluate import evaluate
     from pipeline.stages.finetune import finetune
-    from pipeline.stages.preprocess import preprocess
     from pipeline.stages.train import train
 
     res = load_res()

@@ -38,9 +38,9 @@ CONCURRENCY = (1, 8, 32)
 def prepare(root: Path) -> Any:
     """Preprocess, train a GRU, evaluate, register; the params."""
     from pipeline.config import load_params
+    from pipeline.data.preprocessing import preprocess
+    from pipeline.serving.registration import register
     from pipeline.stages.evaluate import evaluate
-    from pipeline.stages.preprocess import preprocess
-    from pipeline.stages.register import register
     from pipeline.stages.train import train
     from tests.conftest import make_raw_docs, write_params, write_raw
 

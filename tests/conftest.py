@@ -84,7 +84,7 @@ def preprocessed_project(root: Path, overrides: dict, documents: int) -> Iterato
     """For module-scoped fixtures: run inside ``root`` (no inherited MLflow URI) with ``params.yaml`` from
     ``overrides`` and ``documents`` synthetic raw documents, preprocessed; yields the params."""
     from pipeline.config import load_params
-    from pipeline.stages.preprocess import preprocess
+    from pipeline.data.preprocessing import preprocess
 
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)

@@ -13,7 +13,7 @@ import pytest
 from pipeline.config import ChecksParams, load_params
 from pipeline.data import checks as dc
 from pipeline.data.jsonl import DataError
-from pipeline.stages.preprocess import preprocess
+from pipeline.data.preprocessing import preprocess
 from tests.conftest import REPO, make_raw_docs, write_params, write_raw
 
 ENGLISH = ["great", "awful", "fine", "tasty", "dirty", "slow", "friendly", "cold", "clean", "noisy"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pipeline.evaluation.errors import choose_documents, confident_errors
+from pipeline.serving.registration import register
 from pipeline.stages.evaluate import evaluate
-from pipeline.stages.register import register
 from pipeline.stages.train import train
 from tests.conftest import preprocessed_project
 

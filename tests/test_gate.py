@@ -37,9 +37,9 @@ OVERRIDES = {
 
 
 def _run_pipeline(root: Path, docs: list[dict]) -> dict:
+    from pipeline.data.preprocessing import preprocess
+    from pipeline.serving.registration import register
     from pipeline.stages.evaluate import evaluate
-    from pipeline.stages.preprocess import preprocess
-    from pipeline.stages.register import register
     from pipeline.stages.train import train
 
     write_raw(root, docs)
@@ -108,7 +108,7 @@ def test_three_scheduled_runs(tmp_path, monkeypatch):
     assert client.get_model_version(name, "2").tags["gate_decision"] == third["decision"]
 
     # the same run registered again under promote_on: better; a "same" verdict now keeps the champion
-    from pipeline.stages.register import register
+    from pipeline.serving.registration import register
 
     params = load_params()
     strict = params.model_copy(update={"registry": params.registry.model_copy(update={"promote_on": "better"})})

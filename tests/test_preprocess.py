@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.config import load_params
 from pipeline.data.jsonl import DataError
-from pipeline.stages.preprocess import preprocess
+from pipeline.data.preprocessing import preprocess
 from tests.conftest import make_raw_docs, write_params, write_raw
 
 

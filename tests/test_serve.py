@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.serving.predict import load_predictor
+from pipeline.serving.registration import register
 from pipeline.stages.evaluate import evaluate
 from pipeline.stages.lm_tokenizer import build_tokenizer
-from pipeline.stages.register import register
 from pipeline.stages.train import train
 from pipeline.stages.train_lm import train_lm
 from tests.conftest import preprocessed_project, write_params

@@ -8,7 +8,7 @@ import pytest
 from pipeline.config import BinsParams, ParamsError, load_params, parse_params
 from pipeline.data.jsonl import DataError
 from pipeline.data.labels import ClassMap
-from pipeline.stages.preprocess import preprocess
+from pipeline.data.preprocessing import preprocess
 from tests.conftest import make_raw_docs, write_params, write_raw
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_params
+from pipeline.data.preprocessing import preprocess
 from pipeline.evaluation.metrics import classification_metrics
 from pipeline.stages.evaluate import evaluate
-from pipeline.stages.preprocess import preprocess
 from pipeline.stages.report import report
 from pipeline.stages.train import train
 from tests.conftest import make_raw_docs, preprocessed_project, write_params, write_raw
