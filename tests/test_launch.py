@@ -29,11 +29,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A DVC project with one stage, ``python -m pipeline check``, and a ``PATH`` whose ``python`` is a bare
-    interpreter (no venv on it)."""
-    root = tmp_path / "proj"
+def bare_project(root: Path, tmp_path: Path) -> dict[str, str]:
+    """A project in ``root`` with one stage, ``python -m pipeline check``; the environment of a shell whose ``python``
+    is a bare interpreter (no venv on ``PATH``)."""
     root.mkdir()
     write_params(root / "params.yaml")
     stage = {"cmd": "python -m pipeline check", "params": ["base.seed"]}
@@ -43,6 +41,14 @@ def project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     (bare / "python").symlink_to(BARE_PYTHON)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "VIRTUAL_ENV", "PIPELINE_"))}
     env.update(PATH=f"{bare}:/usr/bin:/bin", PYTHONPATH=str(REPO), DVC_NO_ANALYTICS="1", HOME=str(tmp_path))
+    return env
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """:func:`bare_project` as a DVC project without git."""
+    root = tmp_path / "proj"
+    env = bare_project(root, tmp_path)
     dvc = Path(sys.executable).parent / "dvc"
     subprocess.run([str(dvc), "init", "--no-scm", "-q"], cwd=root, env=env, check=True, timeout=120)
     return root, env
@@ -75,15 +81,7 @@ def test_pipeline_python_names_the_interpreter(project, tmp_path):
 
 def test_venv_dvc_exp_run_works_too(tmp_path):
     root = tmp_path / "exp"
-    root.mkdir()
-    write_params(root / "params.yaml")
-    stage = {"cmd": "python -m pipeline check", "params": ["base.seed"]}
-    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"check": stage}}), encoding="utf-8")
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    (bare / "python").symlink_to(BARE_PYTHON)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING", "VIRTUAL_ENV", "PIPELINE_"))}
-    env.update(PATH=f"{bare}:/usr/bin:/bin", PYTHONPATH=str(REPO), DVC_NO_ANALYTICS="1", HOME=str(tmp_path))
+    env = bare_project(root, tmp_path)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     dvc = str(Path(sys.executable).parent / "dvc")
     for args in (["git", "init", "-q"], [dvc, "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-qm", "init"]):
