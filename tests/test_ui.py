@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipeline.serving.generation import Generator
+from pipeline.serving.predict import load_predictor
 from pipeline.serving.registration import register
 from pipeline.serving.ui import MODEL_ENV, attribution_html, data_date
 from pipeline.stages.evaluate import evaluate
@@ -73,7 +75,11 @@ def test_classify_shows_the_offline_label_and_every_class_probability(project, a
     assert at.metric[0].label == "Predicted class"
     assert at.metric[0].value == offline_labels(root, registered["arch"], [row])[0]
     (chart,) = at.get("vega_lite_chart")  # the probability bar chart: one bar per class
-    assert '"probability"' in chart.proto.spec and "bar" in chart.proto.spec
+    assert json.loads(chart.proto.spec)["mark"]["type"] == "bar"
+    (data,) = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
+    probs = load_predictor(root / "models" / registered["arch"], root / "data/processed").predict_proba([row])[0]
+    labels = json.loads((root / "data/processed/classes.json").read_text(encoding="utf-8"))["labels"]
+    assert list(data.iloc[:, 0]) == labels and data["probability"].tolist() == pytest.approx(probs, abs=1e-6)
     assert at.text_area(key="text").value == row["text"]
 
 
@@ -161,7 +167,7 @@ def _env() -> dict[str, str]:
 @pytest.mark.slow
 def test_a_real_browser_classifies_an_arabic_text(project, tmp_path):
     """``python -m pipeline ui`` in a subprocess; headless Chromium types a test text, submits, waits for the
-    label (the offline prediction), and saves a screenshot into ``tmp_path``."""
+    label (the offline prediction), and saves screenshots (the result, the model card) into ``tmp_path``."""
     if not CHROMIUM.is_file():
         pytest.skip("no /usr/bin/chromium (Debian's chromium package; `make setup-services` installs it)")
     from playwright.sync_api import sync_playwright
@@ -189,7 +195,10 @@ def test_a_real_browser_classifies_an_arabic_text(project, tmp_path):
             page.locator(".attributions").wait_for(timeout=60_000)
             page.wait_for_timeout(1500)  # the bar chart's drawing
             page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
+            page.get_by_role("tab", name="Model card").click()
+            page.get_by_text("Test macro-F1").wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "model_card.png"), full_page=True)
             browser.close()
     finally:
         server.stop()
-    assert (tmp_path / "screenshot.png").stat().st_size > 10_000
+    assert (tmp_path / "screenshot.png").stat().st_size > 10_000 and (tmp_path / "model_card.png").is_file()
