@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -183,14 +185,23 @@ def test_a_real_browser_classifies_an_arabic_text(project, tmp_path):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 900, "height": 1100}, locale="ar")
+            outside: list[str] = []  # anything the page asks of another host is refused and recorded
+
+            def refuse(route) -> None:
+                outside.append(route.request.url)
+                route.abort()
+
+            page.route(re.compile(r"^(?!(https?|wss?)://127\.0\.0\.1[:/]|data:|blob:)"), refuse)
             page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
             box = page.get_by_label("Review (Arabic, right to left)")
             box.wait_for(timeout=120_000)
             assert box.evaluate("e => getComputedStyle(e).direction") == "rtl"
             box.fill(row["text"])
+            start_s = time.perf_counter()
             page.get_by_role("button", name="Classify").click()
             label = page.get_by_test_id("stMetricValue").first
             label.wait_for(timeout=120_000)
+            print(f"label shown {time.perf_counter() - start_s:.2f} s after the click")
             assert label.inner_text().strip() == expected
             page.locator(".attributions").wait_for(timeout=60_000)
             page.wait_for_timeout(1500)  # the bar chart's drawing
@@ -199,6 +210,7 @@ def test_a_real_browser_classifies_an_arabic_text(project, tmp_path):
             page.get_by_text("Test macro-F1").wait_for(timeout=60_000)
             page.screenshot(path=str(tmp_path / "model_card.png"), full_page=True)
             browser.close()
+        assert not outside, f"the page asked for other hosts: {outside[:5]}"
     finally:
         server.stop()
     assert (tmp_path / "screenshot.png").stat().st_size > 10_000 and (tmp_path / "model_card.png").is_file()
