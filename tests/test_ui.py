@@ -107,8 +107,9 @@ def test_empty_and_too_long_texts_are_named(app, text, kind, named):
     assert named in getattr(at, kind)[0].value and not at.metric
 
 
-def test_generate_continues_the_prompt_as_the_api_does(project, app):
-    at = app()
+def test_generate_continues_the_prompt_as_the_api_does_and_keeps_the_classification(project, app):
+    at = classify(app(), TEXT)
+    label = at.metric[0].value
     at.text_input(key="prompt").input("هذا المكان")
     at.selectbox(key="label").select("positive")
     at.slider(key="temperature").set_value(0.7)
@@ -122,6 +123,7 @@ def test_generate_continues_the_prompt_as_the_api_does(project, app):
     shown = next(m.value for m in at.markdown if m.value.startswith('<div class="rtl generated"'))
     assert shown == f'<div class="rtl generated" dir="rtl">{html.escape(expected["text"])}</div>'
     assert expected["new_tokens"] > 0 and expected["text"].startswith("هذا المكان")
+    assert at.metric[0].value == label  # the other tab's answer stays
 
 
 def test_model_card_shows_the_registered_version_and_macro_f1_interval(project, app):
