@@ -94,6 +94,10 @@ def test_attributions_highlight_every_token_of_the_explanation(project, app):
     assert shown == attribution_html(expected["tokens"], expected["scores"])
     assert shown.count('class="token"') == len(expected["tokens"]) > 0
     assert at.metric[0].value == expected["label"]
+    card = dict(at.table[0].value["value"].items())  # a folder model: the card comes from its evaluation report
+    ev = json.loads((project[0] / "reports/eval/gru.json").read_text(encoding="utf-8"))
+    assert card["Version"] == "folder" and card["Metrics from"] == "reports/eval/gru.json"
+    assert card["Test macro-F1"].startswith(f"{ev['f1_macro']:.4f} (95% CI {ev['ci']['f1_macro']['low']:.4f}–")
 
 
 def test_a_model_without_explanations_says_so(project, app):
