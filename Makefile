@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup run serve ui test test-fast lint format params-doc dvc-deps bench lock clean
+.PHONY: help setup setup-lemmatise run serve ui test test-fast lint format params-doc dvc-deps bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -23,6 +23,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies (torch first)
 
+LEMMA_STAMP := $(VENV)/.lemmatise
+$(LEMMA_STAMP): requirements-lemmatise.lock $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-lemmatise.lock
+	touch $(LEMMA_STAMP)
+
+setup-lemmatise: $(LEMMA_STAMP)  ## add the optional GPL-3.0 lemmatiser (preprocess.stemmer: qalsadi); make test does
+
 run: setup  ## run the whole pipeline on the embedded demo site (dvc repro)
 	$(BIN)/dvc repro
 	@echo "Done: reports/report.html; compare runs with: $(BIN)/mlflow ui"
@@ -33,10 +40,10 @@ serve: setup  ## serve the registered champion over HTTP (python -m pipeline ser
 ui: setup  ## the demo UI in a browser (python -m pipeline ui, Streamlit) over the served model; PORT=N (default 8501)
 	$(BIN)/python -m pipeline ui $(if $(PORT),--port $(PORT))
 
-test: setup  ## run the whole test suite, slow end-to-end tests included
+test: setup setup-lemmatise  ## run the whole test suite, slow end-to-end tests included
 	$(BIN)/python -m pytest
 
-test-fast: setup  ## the test suite without the slow end-to-end tests
+test-fast: setup setup-lemmatise  ## the test suite without the slow end-to-end tests
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup  ## ruff
@@ -56,7 +63,7 @@ bench: setup  ## run every benchmark in bench/ (figures in reports/bench/<name>.
 lock: setup  ## re-resolve requirements.lock from the installed environment
 	{ echo "# Exact versions of every package, resolved on Python 3.11 / Linux x86-64 (CPU torch)."; \
 	  echo "# \`make setup\` installs torch==2.13.0 first, then this file. Regenerate with \`make lock\`."; \
-	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e "^pip==" -e "^pytorch-lightning==" | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.lock
+	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e "^pip==" -e "^pytorch-lightning==" | grep -v -i -f <(sed -n "s/^\([^#][^=]*\)==.*/^\1==/p" requirements-lemmatise.lock) | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.lock
 
 clean:  ## remove the virtual environment and caches (not data, models or the MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
