@@ -20,6 +20,11 @@ from pipeline.training.fit import CLASSIFIER_MONITOR as MONITOR
 from pipeline.tuning.data import TrialData
 from pipeline.tuning.runs import RUN_ATTR, TrialRun
 from pipeline.tuning.space import override, preprocess_keys, suggest
+from pipeline.tuning.study import SURPLUS_ATTR, is_surplus
+
+
+class SurplusTrial(RuntimeError):
+    """A trial started after ``tune.n_trials`` were taken: it ends FAIL at once (not counted as a failure)."""
 
 
 class ListDataset:
@@ -117,6 +122,11 @@ class Objective:
     def __call__(self, trial: Any) -> float:
         import optuna
 
+        if is_surplus(trial, self.params.tune.n_trials):  # another worker took the last slot at the same moment
+            reason = f"surplus: tune.n_trials={self.params.tune.n_trials} trials were already done or running"
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            trial.set_user_attr("fail_reason", reason)
+            raise SurplusTrial(reason)
         overrides = suggest(trial, self.params.tune.search_space)
         run = TrialRun(self.client, self.experiment_id, self.parent_id, trial.number, trial.study.study_name)
         trial.set_user_attr(RUN_ATTR, run.run_id)
