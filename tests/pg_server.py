@@ -35,7 +35,10 @@ def pg_bin() -> Path | None:
 def unavailable() -> str | None:
     """Why no cluster can be started here (``None`` when one can)."""
     if pg_bin() is None:
-        return "PostgreSQL is not installed (no initdb in /usr/lib/postgresql/*/bin or on PATH); run make setup-services"
+        return (
+            "PostgreSQL is not installed (no initdb in /usr/lib/postgresql/*/bin or on PATH): run make setup-services"
+        )
+
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(SERVICE_USER)

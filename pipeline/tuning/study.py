@@ -38,8 +38,11 @@ def redact(url: str) -> str:
 
 
 def storage_url(params: Params) -> str:
-    """``tune.storage`` with a relative SQLite path made absolute (the working directory's file)."""
+    """``tune.storage`` with a relative SQLite path made absolute (the working directory's file), and a bare
+    ``postgresql://`` given the installed driver (``postgresql+psycopg://``, psycopg 3)."""
     url = params.tune.storage
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
         url = prefix + str(Path.cwd() / url[len(prefix) :])
