@@ -129,7 +129,8 @@ class TuneParams(Section):
     storage: str = Field(
         "sqlite:///optuna.db",
         description="Optuna RDB URL: a SQLite file (relative to the working directory; not a DVC output, so "
-        "studies survive re-runs) or e.g. postgresql://user:pass@host/db for workers on several machines.",
+        "studies survive re-runs) or e.g. postgresql+psycopg://user:pass@host/db for workers on several machines "
+        "(postgresql:// means the same).",
     )
     storage_timeout_s: float = Field(
         60.0, gt=0, description="SQLite: seconds a worker waits for the database lock held by another worker."
