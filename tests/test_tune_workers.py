@@ -23,6 +23,7 @@ pytestmark = pytest.mark.distributed
 OVERRIDES = {
     "train.architectures": ["lstm"],
     "train.max_epochs": 2,
+    "train.patience": 8,
     "train.hidden_dim": 16,
     "train.embedding_dim": 16,
     "train.batch_size": 16,
@@ -71,12 +72,17 @@ def finish(procs: list[subprocess.Popen], workdir: Path, timeout: float = 600) -
         assert rc == 0, (workdir / f"worker-{i}.log").read_text()[-3000:]
 
 
+_STORAGES: dict[str, Any] = {}
+
+
 def trials(url: str) -> list[Any]:
     """The trials of the one study in ``url`` (``[]`` until it exists)."""
     import optuna
 
     try:
-        storage = optuna.storages.RDBStorage(url, skip_table_creation=True)
+        if url not in _STORAGES:
+            _STORAGES[url] = optuna.storages.RDBStorage(url, skip_table_creation=True)
+        storage = _STORAGES[url]
         (summary,) = optuna.get_all_study_summaries(storage)
         return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
     except Exception:  # not created yet
@@ -149,7 +155,7 @@ def test_a_killed_worker_trial_is_failed_by_heartbeat_and_retried_by_the_other(w
     its params; the study still ends with exactly n_trials COMPLETE."""
     n = 4
     with pg_server("optuna") as url:
-        overrides = {"tune.n_trials": n, "tune.storage": url, "tune.max_epochs": 4, "tune.heartbeat_s": 1}
+        overrides = {"tune.n_trials": n, "tune.storage": url, "tune.max_epochs": 8, "tune.heartbeat_s": 1}
         project(workdir, processed, {**overrides, "tune.grace_period_s": 3})
         victim, survivor = worker(workdir, 1), worker(workdir, 2)
         killed = kill_mid_trial(victim, url, f":{victim.pid}")
@@ -164,7 +170,7 @@ def test_a_killed_tune_on_sqlite_does_not_block_the_next_run(workdir, processed)
     """The default SQLite storage: a tune killed mid-trial leaves no lock and no trial RUNNING for ever; the next
     invocation fails the stale trial by heartbeat, retries it and completes the study."""
     n = 3
-    project(workdir, processed, {"tune.n_trials": n, "tune.max_epochs": 4, "tune.heartbeat_s": 1})
+    project(workdir, processed, {"tune.n_trials": n, "tune.max_epochs": 8, "tune.heartbeat_s": 1})
     url = f"sqlite:///{workdir / 'optuna.db'}"
     victim = worker(workdir, 1)
     killed = kill_mid_trial(victim, url, None)
