@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup setup-services run serve test test-fast lint format params-doc dvc-deps bench lock clean
+.PHONY: help setup setup-services run serve ui test test-fast lint format params-doc dvc-deps bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ run: setup  ## run the whole pipeline on the embedded demo site (dvc repro)
 
 serve: setup  ## serve the registered champion over HTTP (python -m pipeline serve; PORT=N to override serve.port)
 	$(BIN)/python -m pipeline serve $(if $(PORT),--port $(PORT))
+
+ui: setup  ## the demo UI in a browser (python -m pipeline ui, Streamlit) over the served model; PORT=N (default 8501)
+	$(BIN)/python -m pipeline ui $(if $(PORT),--port $(PORT))
 
 test: setup  ## run the whole test suite, slow end-to-end tests included
 	$(BIN)/python -m pytest

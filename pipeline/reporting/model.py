@@ -124,6 +124,7 @@ class Report:
     intro: Line
     ranking: Table
     significance: list[str]
+    ensemble: list[str]
     registry: list[Line]
     cost_figure: Figure | None
     curves_figure: Figure | None

@@ -39,6 +39,26 @@ def intro(inputs: Inputs) -> Line:
     )
 
 
+def ensemble_lines(inputs: Inputs) -> list[str]:
+    """The ensemble's members and weights, and the cross-validated validation scores that chose its method."""
+    ens = (inputs.runs.get("ensemble") or {}).get("ensemble")
+    if not ens:
+        return []
+    if ens["method"] == "stacked":
+        how = "a logistic regression over the log-probabilities of " + ", ".join(ens["members"])
+    else:
+        how = (
+            ens["method"]
+            + " of "
+            + ", ".join(f"{m} ({w:.2f})" for m, w in zip(ens["members"], ens["weights"], strict=True))
+        )
+    tried = ", ".join(f"{m} {v:.4f}" for m, v in ens["cv_val_f1_macro"].items())
+    return [
+        f"ensemble: {how}, fitted on the validation split only",
+        f"its method was chosen by {ens['folds']}-fold cross-validated validation macro-F1 ({tried})",
+    ]
+
+
 def registry_lines(reg: dict[str, Any] | None) -> list[Line]:
     """What the register stage put in the MLflow model registry and how to load it."""
     if not reg:
@@ -187,6 +207,7 @@ def build(inputs: Inputs, figs: FigureSet, title: str) -> Report:
         intro=intro(inputs),
         ranking=tables.ranking_table(inputs),
         significance=tables.significance_lines(inputs),
+        ensemble=ensemble_lines(inputs),
         registry=registry_lines(inputs.registry),
         cost_figure=figs.get("cost"),
         curves_figure=figs.get("curves"),
