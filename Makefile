@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup setup-lemmatise run serve ui test test-fast lint format params-doc dvc-deps bench lock clean
+.PHONY: help setup setup-lemmatise setup-services run serve ui test test-fast lint format params-doc dvc-deps bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -29,6 +29,17 @@ $(LEMMA_STAMP): requirements-lemmatise.lock $(STAMP)
 	touch $(LEMMA_STAMP)
 
 setup-lemmatise: $(LEMMA_STAMP)  ## add the optional GPL-3.0 lemmatiser (preprocess.stemmer: qalsadi); make test does
+
+SERVICES_PKGS := postgresql chromium
+setup-services:  ## install the servers tests start (PostgreSQL; Chromium for the UI test) when missing (apt, as root or sudo)
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="postgresql"; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then echo "setup-services: $(SERVICES_PKGS) present"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "setup-services: missing:$$missing (not root, no sudo): the tests that need them will skip"; exit 0; fi; \
+	{ $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; } \
+	  || echo "setup-services: could not install$$missing: the tests that need them will skip"
 
 run: setup  ## run the whole pipeline on the embedded demo site (dvc repro)
 	$(BIN)/dvc repro
