@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib.util
 import json
 import logging
 import os
@@ -64,8 +65,10 @@ FINETUNED = [a for a in _CHOSEN if is_pretrained(a)]
 PRETRAIN_EPOCHS = int(os.environ.get("RES_PRETRAIN_EPOCHS", "3"))
 FINETUNE_EPOCHS = int(os.environ.get("RES_FINETUNE_EPOCHS", "6"))
 # RES_ABLATION=0 skips the stemming ablation (TF-IDF is then scored with the light stemmer only).
+# The lemmatiser qalsadi joins when its optional extra is installed (make setup-lemmatise; make test does).
+_LEMMATISER = ["qalsadi"] if importlib.util.find_spec("qalsadi") else []
 STEMMERS = (
-    ["none", "light", "isri", "snowball", "arlstem", "arlstem2"]
+    ["none", "light", "isri", "snowball", "arlstem", "arlstem2", *_LEMMATISER]
     if os.environ.get("RES_ABLATION", "1") != "0"
     else ["light"]
 )

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.config import RegistryParams
 from pipeline.evaluation import gate
-from pipeline.models.baselines import NBSVM_C_GRID, NbSvm, TfidfLinear, make_floor
+from pipeline.models.baselines import BETA_GRID, NBSVM_C_GRID, NbSvm, TfidfLinear, make_floor
 from pipeline.models.registry import floors, kind
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
 
@@ -54,7 +54,7 @@ def test_nbsvm_log_count_ratio_points_to_the_class_of_a_cue_word():
 def test_nbsvm_c_is_chosen_on_validation_and_temperature_fitted():
     x, y = _docs(500, 3, seed=7)
     model = NbSvm().fit(x[:300], y[:300], x[300:400], y[300:400])
-    assert model.c in NBSVM_C_GRID and model.model.temperature > 0
+    assert model.c in NBSVM_C_GRID and model.beta in BETA_GRID and model.model.temperature > 0
     # a temperature fitted on validation makes the validation log-loss no worse than the raw margins' softmax
     from scipy.special import log_softmax
 
