@@ -117,3 +117,22 @@ def test_gate_decision_and_data_checks_are_reported(workdir):
         assert "champion 0.8100; McNemar (exact binomial) p = 0.0215, verdict worse" in out
         assert "Data checks passed: min_arabic_share 0.97 (limit 0.5)" in out
         assert "label drift: class shares drifted by 0.1200" in out
+
+
+def test_the_ranking_ends_with_the_majority_class_baseline(reported):
+    _, md, html = reported
+    assert "| – | majority class (baseline) | constant | 0.3333 | 0.1667 |" in md  # three balanced test classes
+    assert "majority class (baseline)" in html
+
+
+def test_majority_baseline_figures_equal_scikit_learn_on_a_constant_prediction():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from pipeline.reporting.tables import majority_baseline
+
+    confusion = [[7, 1, 0, 2], [3, 30, 4, 3], [0, 2, 5, 1], [1, 0, 0, 1]]  # rows: true classes; support 10/40/8/2
+    truth = [k for k, row in enumerate(confusion) for _ in range(sum(row))]
+    constant = [1] * len(truth)
+    accuracy, f1 = majority_baseline(confusion)
+    assert accuracy == pytest.approx(accuracy_score(truth, constant))
+    assert f1 == pytest.approx(f1_score(truth, constant, average="macro", zero_division=0))
