@@ -73,6 +73,19 @@ def graph_inputs(predictor: Any, rows: Sequence[Row]) -> dict[str, np.ndarray]:
     return {"ids": ids, "lengths": lengths}
 
 
+def torch_logits(predictor: Any, rows: Sequence[Row]) -> np.ndarray:
+    """PyTorch's logits for ``rows`` as one batch (the reference the ONNX graph must match)."""
+    import torch
+
+    inputs = graph_inputs(predictor, rows)
+    with torch.inference_mode():
+        if kind(predictor.arch) == "pretrained":
+            out = predictor.model(**{n: torch.from_numpy(v) for n, v in inputs.items()}).logits
+        else:
+            out = predictor.module.net(torch.from_numpy(inputs["ids"]), torch.from_numpy(inputs["lengths"]))
+    return out.float().numpy()
+
+
 def export_onnx(predictor: Any, rows: Sequence[Row], path: Path, opset: int = 17) -> Path:
     """Write the predictor's network to ``path`` as ONNX (logits), traced on ``rows`` (at least two, of
     different lengths, so that no size is frozen into the graph)."""
