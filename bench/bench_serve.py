@@ -10,7 +10,8 @@ loaded in this process, called with the server's mean micro-batch size at that c
 concurrency with ``concurrency``, ``requests_per_s``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``errors``,
 ``rss_mb_start``, ``rss_mb_end``, ``mean_batch``, ``in_process_per_s``, ``ratio`` (requests_per_s /
 in_process_per_s), the CPU seconds per request of the server and of the load generator, the load average, and the torch
-intra-op threads of both sides (``PIPELINE_NUM_THREADS``, 1 unless set).
+intra-op threads of both sides (``PIPELINE_NUM_THREADS``, 1 unless set), and the ``runtime`` (``SERVE_RUNTIME``:
+``torch``, default, or ``onnx`` / ``onnx-int8``, which runs the export stage first and serves its file).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DOCS = int(os.environ.get("SERVE_DOCS", 400))
 EPOCHS = int(os.environ.get("SERVE_EPOCHS", 2))
 SECONDS = float(os.environ.get("SERVE_SECONDS", 10))
 CONCURRENCY = (1, 8, 32)
+RUNTIME = os.environ.get("SERVE_RUNTIME", "torch")  # or onnx / onnx-int8: the export stage's files, both sides
 
 
 def prepare(root: Path) -> Any:
@@ -60,6 +62,10 @@ def prepare(root: Path) -> Any:
     train(params, "gru")
     evaluate(params)
     register(params)
+    if RUNTIME != "torch":
+        from pipeline.stages.export import export
+
+        export(params)
     return params
 
 
@@ -134,12 +140,12 @@ def main() -> None:
         params = prepare(root)
         lines = (root / "data/processed/test.jsonl").read_text(encoding="utf-8").splitlines()
         texts = [json.loads(line)["text"] for line in lines]
-        server = start_serve(root, root / "server.log")
+        server = start_serve(root, root / "server.log", "--runtime", RUNTIME)
         try:
             server.wait("/ready")
             proc = psutil.Process(server.proc.pid)
             apply_thread_policy()  # as the server does
-            model = load_served("", params)
+            model = load_served("", params, RUNTIME)
             for concurrency in CONCURRENCY:
                 before = server.request("GET", "/metrics")[1]
                 rss_start = proc.memory_info().rss / 2**20
@@ -160,11 +166,11 @@ def main() -> None:
                              "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, row["requests"]), 2),
                              "client_cpu_ms_per_request": round(1000 * client_cpu / max(1, row["requests"]), 2),
                              "load_average_1m": round(os.getloadavg()[0], 2),
-                             "threads": int(os.environ["PIPELINE_NUM_THREADS"])})  # fmt: skip
+                             "threads": int(os.environ["PIPELINE_NUM_THREADS"]), "runtime": RUNTIME})  # fmt: skip
                 print(rows[-1], flush=True)
         finally:
             server.stop()
-    path = save("serve", rows)
+    path = save("serve" if RUNTIME == "torch" else f"serve_{RUNTIME}", rows)
     for r in rows:
         table([(f"c={r['concurrency']}", f"{r['requests_per_s']} req/s (in-process {r['in_process_per_s']}/s, "
                 f"ratio {r['ratio']}), p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, errors {r['errors']}, "
