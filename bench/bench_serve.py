@@ -9,9 +9,11 @@ loaded in this process, called with the server's mean micro-batch size at that c
 ``/metrics``), for the same time, in the same run. Writes ``reports/bench/serve.json``: one row per
 concurrency with ``concurrency``, ``requests_per_s``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``errors``,
 ``rss_mb_start``, ``rss_mb_end``, ``mean_batch``, ``in_process_per_s``, ``ratio`` (requests_per_s /
-in_process_per_s), the CPU seconds per request of the server and of the load generator, the load average, and the torch
-intra-op threads of both sides (``PIPELINE_NUM_THREADS``, 1 unless set), and the ``runtime`` (``SERVE_RUNTIME``:
-``torch``, default, or ``onnx`` / ``onnx-int8``, which runs the export stage first and serves its file).
+in_process_per_s), the CPU milliseconds per request of the server and of the load generator, the in-process CPU
+milliseconds per text, ``cpu_ratio`` (in-process CPU per text / server CPU per request: the ratio the server would
+reach were both sides bound by CPU alone, on equal cores), the load average, the torch intra-op threads of both
+sides (``PIPELINE_NUM_THREADS``, 1 unless set), and the ``runtime`` (``SERVE_RUNTIME``: ``torch``, default, or
+``onnx`` / ``onnx-int8``, which runs the export stage first and serves its file).
 """
 
 from __future__ import annotations
@@ -109,15 +111,15 @@ async def closed_loop(port: int, texts: list[str], concurrency: int, seconds: fl
             "p95_ms": round(q[94], 2), "p99_ms": round(q[98], 2), "errors": errors}  # fmt: skip
 
 
-def in_process(model: Any, texts: list[str], batch: int, seconds: float) -> float:
-    """Texts per second through ``model.classify`` in batches of ``batch``."""
+def in_process(model: Any, texts: list[str], batch: int, seconds: float) -> tuple[float, float]:
+    """Texts per second through ``model.classify`` in batches of ``batch``, and CPU ms per text."""
     model.classify(texts[:batch])  # warm-up
-    done, i, start = 0, 0, time.perf_counter()
+    done, i, start, cpu = 0, 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         chunk = [texts[(i + j) % len(texts)] for j in range(batch)]
         model.classify(chunk)
         done, i = done + batch, i + batch
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), 1000 * (time.process_time() - cpu) / done
 
 
 def main() -> None:
@@ -158,12 +160,15 @@ def main() -> None:
                 calls = metric(after, "serve_batch_size_count") - metric(before, "serve_batch_size_count")
                 sizes = metric(after, "serve_batch_size_sum") - metric(before, "serve_batch_size_sum")
                 mean_batch = sizes / calls if calls else 1.0
-                per_s = in_process(model, texts, max(1, round(mean_batch)), min(SECONDS, 5.0))
+                per_s, cpu_per_text = in_process(model, texts, max(1, round(mean_batch)), min(SECONDS, 5.0))
+                server_ms = 1000 * server_cpu / max(1, row["requests"])
                 rows.append({"concurrency": concurrency, **row, "rss_mb_start": round(rss_start, 1),
                              "rss_mb_end": round(rss_end, 1), "mean_batch": round(mean_batch, 2),
                              "in_process_per_s": round(per_s, 1),
                              "ratio": round(row["requests_per_s"] / per_s, 3),
-                             "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, row["requests"]), 2),
+                             "server_cpu_ms_per_request": round(server_ms, 3),
+                             "in_process_cpu_ms_per_text": round(cpu_per_text, 3),
+                             "cpu_ratio": round(cpu_per_text / server_ms, 3) if server_ms else None,
                              "client_cpu_ms_per_request": round(1000 * client_cpu / max(1, row["requests"]), 2),
                              "load_average_1m": round(os.getloadavg()[0], 2),
                              "threads": int(os.environ["PIPELINE_NUM_THREADS"]), "runtime": RUNTIME})  # fmt: skip
