@@ -132,3 +132,14 @@ def test_export_files_record_their_axes(split, tmp_path):
     dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
     assert dims == {"ids": ["batch", "time"], "lengths": ["batch"]}
     assert json.dumps([o.name for o in graph.output]) == '["logits"]'
+
+
+def test_the_stage_names_a_missing_model(split, monkeypatch):
+    from pipeline.config import load_params
+    from pipeline.data.jsonl import DataError
+    from pipeline.stages.export import export
+
+    root, _, _ = split
+    monkeypatch.chdir(root)
+    with pytest.raises(DataError, match=r"models/lstm/run.json: no trained model"):
+        export(load_params())  # train.architectures: lstm, gru, cnn, tfidf_linear; none trained here
