@@ -183,6 +183,8 @@ def session(path: Path, threads: int | None = None) -> Any:
     if threads:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    # no busy-waiting pool threads between calls: on a shared machine they burn the cores the server needs
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

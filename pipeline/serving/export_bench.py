@@ -2,7 +2,7 @@
 
 Runtimes: ``torch-fp32`` (the trained predictor), ``onnx-fp32`` and ``onnx-int8`` (ONNX Runtime on the export
 stage's files), ``torch-int8`` (PyTorch dynamic quantisation of LSTM/GRU/Linear, for comparison). Every runtime
-is timed in the same process on the same rows, one after the other, with the same intra-op thread count.
+is timed in the same process on the same rows, taking turns call by call, with the same intra-op thread count.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,19 @@ Row = dict[str, Any]
 RUNTIMES = ("torch-fp32", "onnx-fp32", "onnx-int8", "torch-int8")
 
 
-def p50_ms(predict: Callable[[Sequence[Row]], Any], rows: Sequence[Row], batch: int, calls: int) -> float:
-    """Median wall time of ``calls`` calls on consecutive ``batch``-row slices (cycled), after one warm-up call."""
+def p50_ms(predictors: dict[str, Any], rows: Sequence[Row], batch: int, calls: int) -> dict[str, float]:
+    """Median wall time per runtime of ``calls`` calls on consecutive ``batch``-row slices (cycled), after one
+    warm-up call each; the runtimes take turns call by call, so a burst of load on the machine hits them all."""
     slices = [[rows[(i * batch + j) % len(rows)] for j in range(batch)] for i in range(calls + 1)]
-    predict(slices[0])
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in predictors}
+    for predictor in predictors.values():
+        predictor.predict_proba(slices[0])
     for s in slices[1:]:
-        start = time.perf_counter()
-        predict(s)
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+        for name, predictor in predictors.items():
+            start = time.perf_counter()
+            predictor.predict_proba(s)
+            times[name].append(1000 * (time.perf_counter() - start))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def torch_size_mb(predictor: Any) -> float:
@@ -52,7 +55,7 @@ def macro_f1(predictor: Any, rows: Sequence[Row]) -> float:
 
 
 def bench_runtimes(
-    base: Any, files: dict[str, Path], rows: Sequence[Row], threads: int, calls: int = 30
+    base: Any, files: dict[str, Path], rows: Sequence[Row], threads: int, calls: int = 60
 ) -> list[dict[str, Any]]:
     """One row per runtime: ``arch``, ``runtime``, ``macro_f1``, ``p50_ms_b1``, ``p50_ms_b32``, ``size_mb``."""
     predictors: dict[str, tuple[Any, float]] = {
@@ -62,17 +65,16 @@ def bench_runtimes(
     }
     quantised = quantize_torch(base)
     predictors["torch-int8"] = (quantised, torch_size_mb(quantised))
-    out = []
-    for runtime in RUNTIMES:
-        predictor, size = predictors[runtime]
-        out.append(
-            {
-                "arch": base.arch,
-                "runtime": runtime,
-                "macro_f1": round(macro_f1(predictor, rows), 4),
-                "p50_ms_b1": round(p50_ms(predictor.predict_proba, rows, 1, calls), 3),
-                "p50_ms_b32": round(p50_ms(predictor.predict_proba, rows, 32, max(calls // 3, 3)), 3),
-                "size_mb": round(size, 3),
-            }
-        )
-    return out
+    models = {runtime: predictors[runtime][0] for runtime in RUNTIMES}
+    b1, b32 = p50_ms(models, rows, 1, calls), p50_ms(models, rows, 32, max(calls // 3, 3))
+    return [
+        {
+            "arch": base.arch,
+            "runtime": runtime,
+            "macro_f1": round(macro_f1(models[runtime], rows), 4),
+            "p50_ms_b1": round(b1[runtime], 3),
+            "p50_ms_b32": round(b32[runtime], 3),
+            "size_mb": round(predictors[runtime][1], 3),
+        }
+        for runtime in RUNTIMES
+    ]

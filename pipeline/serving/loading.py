@@ -89,7 +89,9 @@ def _onnx(predictor: Predictor, params: Params, runtime: str) -> Predictor:
     path = files["int8" if runtime == "onnx-int8" else "fp32"]
     if not path.is_file():
         raise DataError(f"--runtime {runtime}: no {path} (run `dvc repro export`)")
-    return OnnxPredictor(predictor, path)
+    import torch
+
+    return OnnxPredictor(predictor, path, threads=torch.get_num_threads())  # the serve command's thread policy
 
 
 def _from_registry(uri: str, params: Params) -> ServedModel:

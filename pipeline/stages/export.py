@@ -13,10 +13,10 @@ The fp32 graph's logits are compared with PyTorch's on the whole test split (in 
 longest documents alone): a gap over 1e-4 stops the stage. ``<reports_dir>/bench/export.json`` is a list with
 one row per architecture and runtime (``torch-fp32``, ``onnx-fp32``, ``onnx-int8``, ``torch-int8``: PyTorch
 dynamic quantisation of LSTM/GRU/Linear): ``arch``, ``runtime``, ``macro_f1`` (test split), ``p50_ms_b1``,
-``p50_ms_b32`` (median ms per call at batch 1 and 32, CPU, the thread policy of
-:func:`pipeline.runtime.apply_thread_policy`), ``size_mb`` (file, or serialised weights for PyTorch), and
-``max_abs_diff`` (ONNX fp32 rows: the largest logit gap to PyTorch). Latencies are measured, so they vary
-from run to run with the machine's load.
+``p50_ms_b32`` (median ms per call at batch 1 and 32, preprocessing included, on CPU with one intra-op thread
+unless ``PIPELINE_NUM_THREADS`` is set; the runtimes take turns call by call), ``size_mb`` (file, or serialised
+weights for PyTorch), and ``max_abs_diff`` (ONNX fp32 rows: the largest logit gap to PyTorch). Latencies are
+measured, so they vary from run to run with the machine's load.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def export(params: Params) -> list[dict[str, Any]]:
         raise DataError(f"{processed / 'test.jsonl'}: the test split is empty")
     from pipeline.runtime import apply_thread_policy
 
-    threads = apply_thread_policy().intra_op
+    # one intra-op thread unless $PIPELINE_NUM_THREADS says otherwise: batch-1 latency is a one-core figure, and
+    # with two threads on the shared 2-core machine the medians swung up to 100x between runs
+    threads = apply_thread_policy(1).intra_op
     by_length = sorted(rows, key=lambda r: len(r["tokens"]))
     results: list[dict[str, Any]] = []
     for arch in [a for a in params.classifiers if exportable(a)]:
