@@ -136,3 +136,26 @@ def test_majority_baseline_figures_equal_scikit_learn_on_a_constant_prediction()
     accuracy, f1 = majority_baseline(confusion)
     assert accuracy == pytest.approx(accuracy_score(truth, constant))
     assert f1 == pytest.approx(f1_score(truth, constant, average="macro", zero_division=0))
+
+
+def test_the_export_benchmark_is_a_table_in_both_outputs(workdir):
+    from pipeline.config import load_params
+    from pipeline.stages.report import report
+
+    write_report_inputs(workdir, "نص")
+    reports = workdir / "reports"
+    report(load_params())
+    assert "Export and quantisation" not in (reports / "report.md").read_text(encoding="utf-8")  # no export.json
+    rows = [
+        {"arch": "lstm", "runtime": "onnx-fp32", "macro_f1": 0.4317, "p50_ms_b1": 0.172, "p50_ms_b32": 38.9,
+         "size_mb": 0.271, "max_abs_diff": 1e-6},
+        {"arch": "lstm", "runtime": "onnx-int8", "macro_f1": 0.4317, "p50_ms_b1": 0.178, "p50_ms_b32": 40.2,
+         "size_mb": 0.078},
+    ]  # fmt: skip
+    (reports / "bench").mkdir()
+    (reports / "bench" / "export.json").write_text(json.dumps(rows), encoding="utf-8")
+    report(load_params())
+    md, html = (reports / "report.md").read_text(encoding="utf-8"), (reports / "report.html").read_text("utf-8")
+    assert "## Export and quantisation" in md and "<h2>Export and quantisation</h2>" in html
+    assert "| lstm | onnx-int8 | 0.4317 | 0.178 | 40.2 | 0.078 |" in md
+    assert "<td>onnx-fp32</td>" in html

@@ -141,3 +141,4 @@ class Report:
     generation: Generation | None
     provenance: Table
     params: Table
+    export: Table | None = None

@@ -200,6 +200,17 @@ def generation(inputs: Inputs) -> Generation | None:
     )
 
 
+def export_table(rows: list[dict[str, Any]] | None) -> Table | None:
+    """The export stage's runtimes per architecture: test macro-F1, p50 latency at batch 1 and 32, size."""
+    if not rows:
+        return None
+    header = ["architecture", "runtime", "test macro-F1", "p50 ms, batch 1", "p50 ms, batch 32", "size MB"]
+    keys = ("macro_f1", "p50_ms_b1", "p50_ms_b32", "size_mb")
+    return Table(
+        header, [[str(r.get("arch")), str(r.get("runtime")), *(tables.fmt(r.get(k)) for k in keys)] for r in rows]
+    )
+
+
 def build(inputs: Inputs, figs: FigureSet, title: str) -> Report:
     """The whole report from the saved files and the drawn figures."""
     return Report(
@@ -224,4 +235,5 @@ def build(inputs: Inputs, figs: FigureSet, title: str) -> Report:
         generation=generation(inputs),
         provenance=tables.provenance_table(inputs),
         params=tables.params_table(inputs),
+        export=export_table(inputs.export),
     )
