@@ -57,7 +57,7 @@ def export(params: Params) -> list[dict[str, Any]]:
     threads = apply_thread_policy(1).intra_op
     by_length = sorted(rows, key=lambda r: len(r["tokens"]))
     results: list[dict[str, Any]] = []
-    for arch in [a for a in params.classifiers if exportable(a)]:
+    for arch in [a for a in params.trained if exportable(a)]:
         model_dir = Path(base.models_dir) / arch
         if not (model_dir / "run.json").is_file():
             raise DataError(f"{model_dir / 'run.json'}: no trained model (run `dvc repro` for {arch} first)")
