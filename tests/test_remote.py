@@ -147,7 +147,7 @@ def _assert_restored(proj: Path, clone: Path, env: dict[str, str] | None = None)
 def test_repo_default_remote_is_a_folder_beside_the_checkout():
     config = _run([str(BIN / "dvc"), "config", "--list", "--project"], REPO)
     assert "core.remote=local" in config
-    listed = _run([str(BIN / "dvc"), "remote", "list"], REPO)
+    listed = _run([str(BIN / "dvc"), "remote", "list", "--project"], REPO)  # not a developer's config.local
     url = next(line.split()[1] for line in listed.splitlines() if line.startswith("local"))
     assert Path(url) == REPO.parent / "arabic-ml-pipeline-dvc-store"
     assert "s3://" in listed
