@@ -43,6 +43,7 @@ class Snapshot:
     name: str  # file name in the remote, ``<name>.tar.gz``
     paths: tuple[str, ...]  # repo-relative files or folders
     databases: tuple[str, ...] = ()  # SQLite files among paths: copied with the backup API
+    mirror: bool = False  # push removes the remote copy when nothing is local (the journal of a finished crawl)
 
 
 def _sqlite_path(uri: str) -> str | None:
@@ -62,7 +63,7 @@ def snapshots(root: Path) -> list[Snapshot]:
     paths = dbs + (("mlruns",) if mlflow_db else ())
     if paths:
         out.append(Snapshot("mlflow", paths, dbs))
-    out.append(Snapshot("journal", (params.scrape.state_dir,)))
+    out.append(Snapshot("journal", (params.scrape.state_dir,), mirror=True))
     return out
 
 
@@ -147,8 +148,8 @@ def rewrite_paths(db: Path, old: str, new: str) -> int:
 
 
 def push(root: Path, remote: str | None = None, only: tuple[str, ...] = ()) -> list[str]:
-    """Upload each snapshot that exists locally; remove from the remote the ones that do not (a finished
-    crawl's journal). Returns one line per snapshot."""
+    """Upload each snapshot that exists locally. With nothing local, the remote's MLflow store is kept (a
+    checkout without one never wipes it) and its journal removed (the crawl finished). One line per snapshot."""
     lines = []
     with remote_fs(root, remote) as (fs, base), tempfile.TemporaryDirectory() as tmp:
         for snap in snapshots(root):
@@ -160,7 +161,7 @@ def push(root: Path, remote: str | None = None, only: tuple[str, ...] = ()) -> l
                 fs.makedirs(f"{base.rstrip('/')}/{PREFIX}", exist_ok=True)
                 fs.put_file(str(archive), key)
                 lines.append(f"pushed {snap.name} ({', '.join(snap.paths)}): {archive.stat().st_size} bytes")
-            elif fs.exists(key):
+            elif snap.mirror and fs.exists(key):
                 fs.rm_file(key)
                 lines.append(f"removed {snap.name} from the remote (nothing local)")
             else:

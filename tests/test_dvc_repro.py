@@ -183,7 +183,7 @@ def test_fresh_clone_pulls_every_output_from_the_default_remote_and_runs_nothing
     assert (project.parent / "arabic-ml-pipeline-dvc-store" / "run-state" / "mlflow.tar.gz").is_file()
     clone = project.parent / "clone"
     subprocess.run(["git", "clone", "-q", "-b", "remote-test", str(project), str(clone)], check=True)
-    pull = _run([*make[:3], "pull", *make[4:]], clone)
+    pull = _run([*make[:2], "pull", *make[3:]], clone)
     assert pull.returncode == 0 and "restored mlflow" in pull.stdout, pull.stdout[-3000:] + pull.stderr[-3000:]
     for rel in ("models/lstm/best.ckpt", "reports/report.html", "reports/registry.json", "models/lm/gpt2/run.json"):
         assert (clone / rel).read_bytes() == (project / rel).read_bytes(), rel

@@ -188,6 +188,12 @@ def test_push_then_pull_into_a_fresh_clone_runs_nothing(tmp_path):
     shutil.rmtree(clone / "data/scrape-state")
     assert "removed journal" in _make(clone, "push", stamp)
     assert not (store / "run-state" / "journal.tar.gz").exists()
+    # a checkout without an MLflow store never wipes the remote's
+    shutil.rmtree(clone / "mlruns")
+    (clone / "mlflow.db").unlink()
+    (clone / "optuna.db").unlink(missing_ok=True)
+    assert "mlflow: nothing to push" in _make(clone, "push", stamp)
+    assert (store / "run-state" / "mlflow.tar.gz").is_file()
 
 
 @pytest.mark.slow
