@@ -159,6 +159,40 @@ def test_mlflow_server_shows_one_run_per_architecture(project):
         server.wait(timeout=30)
 
 
+def test_fresh_clone_pulls_every_output_from_the_default_remote_and_runs_nothing(project):
+    """`make push` to the default remote (a folder beside the project), `git clone` of the outputs' commit, `make
+    pull`: every output and the MLflow store are back and DVC has nothing to run. The commit is made with a
+    separate index on its own branch: the project's HEAD, index and files stay as they are."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    index_env = {**_env(), "GIT_INDEX_FILE": str(project.parent / "remote-test-index")}
+
+    def git_out(*args: str, env: dict | None = None) -> str:
+        proc = subprocess.run([*git, *args], cwd=project, env=env or _env(), capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    git_out("read-tree", "HEAD", env=index_env)
+    git_out("add", "-A", env=index_env)
+    commit = git_out("commit-tree", git_out("write-tree", env=index_env), "-p", "HEAD", "-m", "outputs")
+    git_out("update-ref", "refs/heads/remote-test", commit)
+    stamp = project.parent / "remote-test-stamp"
+    stamp.touch()
+    make = ["make", "--no-print-directory", "push", f"VENV={Path(sys.executable).parent.parent}", f"STAMP={stamp}"]
+    push = _run(make, project)
+    assert push.returncode == 0 and "pushed mlflow" in push.stdout, push.stdout[-3000:] + push.stderr[-3000:]
+    assert (project.parent / "arabic-ml-pipeline-dvc-store" / "run-state" / "mlflow.tar.gz").is_file()
+    clone = project.parent / "clone"
+    subprocess.run(["git", "clone", "-q", "-b", "remote-test", str(project), str(clone)], check=True)
+    pull = _run([*make[:2], "pull", *make[3:]], clone)
+    assert pull.returncode == 0 and "restored mlflow" in pull.stdout, pull.stdout[-3000:] + pull.stderr[-3000:]
+    for rel in ("models/lstm/best.ckpt", "reports/report.html", "reports/registry.json", "models/lm/gpt2/run.json"):
+        assert (clone / rel).read_bytes() == (project / rel).read_bytes(), rel
+    status = _dvc(clone, "status")
+    assert "up to date" in status.stdout, status.stdout
+    dry = _dvc(clone, "repro", "--dry")
+    assert dry.returncode == 0 and "Running stage" not in dry.stdout, dry.stdout
+
+
 def test_changing_a_train_param_reruns_only_train_and_what_follows(project):
     """Runs last: it retrains (with another learning rate) in the shared project."""
     raw = project / "data/raw/docs.jsonl"
