@@ -40,6 +40,7 @@ class RunRecord(BaseModel):
     device: str
     precision: str | None
     torch_threads: int | None = None
+    world_size: int | None = Field(None, description="Training processes (DDP ranks over all nodes); 1 alone.")
     train_time_s: float
     epochs_run: int
     resumed_at_epoch: int | None = None
