@@ -133,6 +133,7 @@ class FitResult:
     client: Any = None  # MlflowClient
     rank_zero: bool = True  # False in the other processes of a distributed fit: they write nothing
     world_size: int = 1  # processes that trained together (DDP ranks over all nodes)
+    gpu_memory_peak_mb: float | None = None  # torch.cuda.max_memory_allocated during the fit, on a GPU
     best: Path | None = None
     last: Path | None = None
 
@@ -153,6 +154,7 @@ class FitResult:
             "best_epoch": best_row.get("epoch"),
             "torch_threads": self.threads.intra_op,
             "world_size": self.world_size,
+            "gpu_memory_peak_mb": self.gpu_memory_peak_mb,
         }
 
 
@@ -211,6 +213,22 @@ def build_trainer(
     return trainer, precision
 
 
+def _cuda_peak_reset(trainer: Any) -> bool:
+    """Whether the fit runs on a CUDA GPU; if so, start counting its peak memory afresh."""
+    import torch
+
+    cuda = trainer.strategy.root_device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(trainer.strategy.root_device)
+    return cuda
+
+
+def _cuda_peak_mb() -> float:
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
 def _mlflow_logger(spec: FitSpec, base: Any) -> Any:
     from lightning.pytorch.loggers import MLFlowLogger
 
@@ -259,6 +277,7 @@ def fit(
         loaders = {"train_dataloaders": data[0], "val_dataloaders": data[1]}
     else:
         loaders = {"datamodule": data}
+    cuda = _cuda_peak_reset(trainer)
     trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None, **loaders)
 
     result = FitResult(
@@ -269,6 +288,7 @@ def fit(
         threads=threads,
         rank_zero=trainer.is_global_zero,
         world_size=trainer.world_size,
+        gpu_memory_peak_mb=_cuda_peak_mb() if cuda else None,
     )
     if state is None or not trainer.is_global_zero:
         return result
