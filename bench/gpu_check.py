@@ -5,8 +5,8 @@ a dry run anywhere). In a temporary project: the demo corpus (each review repeat
 ``--copies``), ``preprocess`` and ``lm_tokenizer``, then per device ``train <arch>`` and ``train_lm gpt2``
 through ``python -m pipeline`` (``accelerator`` and ``precision`` set: ``gpu`` + ``bf16-mixed``, ``cpu`` +
 ``auto``). Prints per run: samples/s and tokens/s of training batches, precision, peak GPU memory; after the
-GPU runs, a process without CUDA (``CUDA_VISIBLE_DEVICES=``) reloads the classifier checkpoint and the GPT-2
-folder on the CPU and predicts. Writes ``reports/bench/gpu_check.json``.
+first device's runs (the GPU's), a process without CUDA (``CUDA_VISIBLE_DEVICES=``) reloads the classifier
+checkpoint and the GPT-2 folder on the CPU and predicts. Writes ``reports/bench/gpu_check.json``.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def write_project(root: Path, arch: str, copies: int, epochs: int) -> None:
     (root / "data" / "raw" / "docs.jsonl").write_text(lines, encoding="utf-8")
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     params["train"].update(architectures=[arch], max_epochs=epochs, patience=epochs, seeds=[])
+    params["tune"]["architectures"] = []
     params["generate"]["train"].update(max_epochs=epochs, patience=epochs)
     params["preprocess"]["num_workers"] = 0
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -106,13 +107,14 @@ def main() -> None:
         write_project(root, args.arch, args.copies, args.epochs)
         stage(root, "preprocess", env=env)
         stage(root, "lm_tokenizer", env=env)
-        for device in args.devices.split(","):
+        devices = args.devices.split(",")
+        for device in devices:
             set_device(root, device, "bf16-mixed" if device == "gpu" else "auto")
             stage(root, "train", args.arch, env=env)
             stage(root, "train_lm", "gpt2", env=env)
             for folder, name in ((root / "models" / args.arch, args.arch), (root / "models" / "lm" / "gpt2", "gpt2")):
                 results.append(figures(json.loads((folder / "run.json").read_text(encoding="utf-8")), name, device))
-            if device == "gpu":
+            if device == devices[0]:  # the GPU's models (or the CPU's, in a dry run)
                 cpu_only = {**env, "CUDA_VISIBLE_DEVICES": ""}
                 done = subprocess.run(
                     [sys.executable, "-c", RELOAD, args.arch], cwd=root, env=cpu_only, capture_output=True, text=True
@@ -129,7 +131,7 @@ def main() -> None:
         if "gpu" in by and "cpu" in by:
             speedups[name] = round(by["gpu"]["samples_per_s"] / by["cpu"]["samples_per_s"], 2)
     print("GPU / CPU samples/s:", speedups or "(no GPU run)")
-    print("reloaded on CPU:", reload or "(no GPU run)")
+    print(f"reloaded on CPU ({devices[0]} checkpoints):", reload)
     print(f"wrote {save('gpu_check', {'runs': results, 'gpu_vs_cpu_samples_per_s': speedups, 'reload': reload})}")
 
 
