@@ -134,7 +134,8 @@ def samples(lm: Any, params: Params, labels: list[str]) -> list[dict[str, Any]]:
 
 
 def heldout_row(lm: Any, params: Params, val_rows: list[dict], test_rows: list[dict]) -> dict[str, Any]:
-    """One row of ``generation/metrics.json``: held-out perplexities, continuation scores, training facts."""
+    """One row of ``generation/metrics.json``: held-out perplexities, continuation scores, model size. Only
+    what the params and data decide (no timings, no run ids: see :func:`run_facts`), so it is reproducible."""
     from pipeline.generation.metrics import finite_or_none, perplexity
 
     block_size = params.generate.train.block_size
@@ -148,11 +149,16 @@ def heldout_row(lm: Any, params: Params, val_rows: list[dict], test_rows: list[d
         "test_perplexity": finite_or_none(round(perplexity(test_loss), 4)),
         "val_loss": round(val_loss, 6),
         **continuation_scores(lm, test_rows, params),
-        "train_tokens_per_s": run.train_tokens_per_s,
         "parameters": run.parameters,
         "tokenizer": run.tokenizer,
-        "mlflow_run_id": run.mlflow_run_id,
     }
+
+
+def run_facts(lm: Any) -> dict[str, Any]:
+    """What differs from run to run of a language model's training (``generation/runs.json``): its
+    throughput and MLflow run."""
+    run = RunRecord.load(lm.folder)
+    return {"train_tokens_per_s": run.train_tokens_per_s, "mlflow_run_id": run.mlflow_run_id}
 
 
 def generation_metrics(

@@ -39,7 +39,8 @@ def collect(
 ) -> Inputs:
     """Read ``<reports_dir>/metrics.json``, ``eval/<arch>.json`` (and ``significance.json``), each
     ``<models_dir>/<arch>/run.json``, ``<processed_dir>/summary.json`` and, when present, ``registry.json``,
-    ``tuning/<arch>.json`` (studies with trials only) and ``generation/{metrics,samples}.json``."""
+    ``tuning/<arch>.json`` (studies with trials only) and ``generation/{metrics,samples,runs}.json`` (each
+    language model's throughput and MLflow run, from ``runs.json``, join its metrics row)."""
     reports = Path(reports_dir)
     inputs = Inputs(
         metrics=read_json(reports / "metrics.json"),
@@ -49,6 +50,9 @@ def collect(
         generation=_read_optional(reports / "generation" / "metrics.json"),
         samples=_read_optional(reports / "generation" / "samples.json"),
     )
+    lm_runs = _read_optional(reports / "generation" / "runs.json") or {}
+    for row in (inputs.generation or {}).get("rows", []):
+        row.update(lm_runs.get(row.get("model"), {}))
     for arch in classifiers:
         inputs.evals[arch] = read_json(reports / "eval" / f"{arch}.json")
         inputs.runs[arch] = RunRecord.load(Path(models_dir) / arch).model_dump()  # validated
