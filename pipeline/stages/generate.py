@@ -67,8 +67,10 @@ from pipeline.generation.heldout import (
     heldout_row,
     run_facts,
     samples,
+    texts_to_generate,
 )
 from pipeline.generation.mlflow_log import log_to_mlflow
+from pipeline.progress import progress
 from pipeline.runtime import apply_thread_policy, reproducible_threads
 
 log = logging.getLogger("generate")
@@ -91,11 +93,12 @@ def generate(params: Params) -> dict[str, Any]:
     rows, all_samples, agreement, runs = [], [], {}, {}
     for name in params.generate.models:
         lm = load_lm(lm_dir(params, name))
-        row = heldout_row(lm, params, val_rows, test_rows)
+        with progress(texts_to_generate(params, labels), f"generate {name}", "text") as bar:  # on a terminal
+            row = heldout_row(lm, params, val_rows, test_rows, bar)
+            all_samples += samples(lm, params, labels, bar)
+            agreement[name] = class_agreement(lm, params, predictor, labels, bar)
         rows.append(row)
         runs[name] = run_facts(lm)
-        all_samples += samples(lm, params, labels)
-        agreement[name] = class_agreement(lm, params, predictor, labels)
         log.info(
             "%s: val perplexity %s, BLEU %.2f, chrF %.2f, distinct-2 %.3f, class agreement %.2f",
             name,
