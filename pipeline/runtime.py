@@ -16,8 +16,8 @@ that shares a core with the other process, while one thread would have run at ne
 - **reproducible stages** (the language models' training and the generate stage, with ``base.deterministic``)
   take a fixed count, 1 unless one is set (:func:`reproducible_threads`): CPU kernels split their sums
   among the threads, so the same training with 1 and with 2 threads ends with different weights (measured:
-  up to 1e-5 after two epochs of the small GPT-2, a different perplexity after eight), and an adaptive
-  count would make the result depend on the machine's load;
+  up to 1.2e-5 apart after two epochs of the default-size GPT-2), and an adaptive count would make the
+  result depend on the machine's load;
 - **one inter-op thread** (the pipeline runs no parallel graph branches) and DataLoader workers from the
   trainer param ``num_workers`` (0 by default: the data are small and tokenised ahead).
 
