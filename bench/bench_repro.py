@@ -41,7 +41,7 @@ def run(args: list[str], cwd: Path) -> tuple[float, str, dict[str, float]]:
     out = "".join(lines)
     if proc.returncode:
         sys.exit(f"{' '.join(args)} failed:\n{out[-6000:]}")
-    ends = [t for _, t in marks[1:]] + [end]
+    ends = [t for _, t in marks[1:]] + [end] if marks else []  # a no-op repro runs no stage
     split = {stage: round(stop - begin, 1) for (stage, begin), stop in zip(marks, ends, strict=True)}
     return end - start, out, split
 
@@ -53,6 +53,7 @@ def main() -> None:
         proj.mkdir()
         snapshot_repo(REPO, proj)
         full_s, full_out, split = run([str(BIN / "dvc"), "repro"], proj)
+        print(f"full repro {full_s:.1f} s; per stage (s): {split}", flush=True)
         stages = [line.split("'")[1] for line in full_out.splitlines() if line.startswith("Running stage")]
         metrics = (proj / "reports" / "metrics.json").read_text()
         noop_s, noop_out, _ = run([str(BIN / "dvc"), "repro"], proj)
