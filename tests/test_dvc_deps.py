@@ -389,3 +389,20 @@ def test_scraping_never_imports_pipeline():
 
 def files_of(package: str) -> list[Path]:
     return sorted(p for p in (REPO / package).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_every_params_key_a_stage_lists_is_in_params_yaml():
+    """DVC refuses to run a stage that lists a key params.yaml leaves out (even one whose default is null)."""
+    data = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    missing = []
+    for name, stage in STAGES.items():
+        for key in stage.get("params", []) or []:
+            if isinstance(key, dict):
+                continue
+            node = data
+            for part in key.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    missing.append(f"{name}: {key}")
+                    break
+                node = node[part]
+    assert not missing, f"dvc.yaml lists params keys missing from params.yaml: {missing}"
