@@ -3,16 +3,66 @@
 Its artifacts are the trained model folder, ``classes.json`` + ``vocab.json`` and the ``preprocess``
 params (JSON); the ``pipeline`` package travels with it (``code_paths``), so a registered version loads
 anywhere the pinned requirements are installed.
+
+MLflow saves the model object itself with cloudpickle (``python_model.pkl``), and the model folder may hold a
+joblib pickle: the sha256 of every pickled file of a logged model is recorded as a tag of its registry version
+(``sha256/<path>``) when it is registered, and :func:`load_registered` verifies them before anything is unpickled.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
+
+from pipeline.data.integrity import ChecksumError, sha256_file, verify_checksum
+
+PICKLES = ("*.pkl", "*.joblib")  # cloudpickle (the python model) and joblib (the TF-IDF model)
+TAG_PREFIX = "sha256/"
+
+
+def pickled_files(model_dir: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of each pickled file in a local copy of a logged pyfunc model."""
+    found = {p for pattern in PICKLES for p in model_dir.rglob(pattern)}
+    return {p.relative_to(model_dir).as_posix(): sha256_file(p) for p in sorted(found)}
+
+
+def record_checksums(client: Any, name: str, version: str) -> dict[str, str]:
+    """Tag registry version ``name``/``version`` with the sha256 of each of its pickled files; return them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp))
+        sums = pickled_files(local)
+    for rel, digest in sums.items():
+        client.set_model_version_tag(name, version, TAG_PREFIX + rel, digest)
+    return sums
+
+
+def load_registered(client: Any, name: str, version: str) -> Any:
+    """The pyfunc model of registry version ``name``/``version``, its pickled files verified first against the
+    checksums its version tags recorded at registration (a missing or different one: :class:`ChecksumError`)."""
+    tags = client.get_model_version(name, version).tags
+    expected = {k[len(TAG_PREFIX) :]: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
+    # Kept after loading: the model reads its artifact files while it loads (and may read some later).
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=tempfile.mkdtemp(prefix="pyfunc-")
+        )
+    )
+    for rel in pickled_files(local):
+        if rel not in expected:
+            raise ChecksumError(
+                f"models:/{name}/{version}: {rel} has no sha256 recorded in its version tags ({TAG_PREFIX}{rel}); "
+                "only versions registered with checksums are loaded: register the model again"
+            )
+        try:
+            verify_checksum(local / rel, expected[rel])
+        except ChecksumError as err:
+            raise ChecksumError(f"models:/{name}/{version}: {err}") from None
+    return mlflow.pyfunc.load_model(str(local))
 
 
 class ReviewClassifier(mlflow.pyfunc.PythonModel):

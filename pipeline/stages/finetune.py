@@ -86,7 +86,7 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     )
     result = fit(module, dm, ft, base, spec, callbacks=callbacks)
 
-    best = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu").net.model
+    best = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True).net.model
     best_dir = out_dir / "best"
     best.save_pretrained(str(best_dir))
     tokenizer.save_pretrained(str(best_dir))

@@ -215,6 +215,10 @@ def fit(
     state = spec.state
     logger = _mlflow_logger(spec, base) if state is not None else False
     if state is not None:
+        if state.mlflow_run_id is not None:  # a resumed training reopens its run as this process's
+            from pipeline.tracking import claim_run
+
+            claim_run(logger.experiment, logger.run_id)
         state.save(logger.run_id)
     governor = [ThreadGovernor(threads.intra_op)] if threads.adaptive and _on_cpu(section) else []
     trainer, precision = build_trainer(
@@ -229,7 +233,7 @@ def fit(
         loaders = {"train_dataloaders": data[0], "val_dataloaders": data[1]}
     else:
         loaders = {"datamodule": data}
-    trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None, **loaders)
+    trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None, weights_only=True, **loaders)
 
     result = FitResult(
         recorder=recorder,
