@@ -213,15 +213,19 @@ def end_own_runs(status: str, reason: str) -> list[str]:
         mlflow.end_run(status)
     ended: list[str] = []
     me = owner_tags()
-    wanted = "('RUNNING', 'FAILED')" if status == "KILLED" else "('RUNNING')"
+    wanted = ("RUNNING", "FAILED") if status == "KILLED" else ("RUNNING",)
     for uri, experiment_id in sorted(_STORES):
         client = mlflow.MlflowClient(uri)
         try:
-            runs = client.search_runs(
-                [experiment_id],
-                filter_string=f"tags.{OWNER_PID} = '{me[OWNER_PID]}' and attributes.status IN {wanted}",
-                max_results=5000,
-            )
+            runs = [
+                run
+                for state in wanted
+                for run in client.search_runs(
+                    [experiment_id],
+                    filter_string=f"tags.{OWNER_PID} = '{me[OWNER_PID]}' and attributes.status = '{state}'",
+                    max_results=5000,
+                )
+            ]
             for run in runs:
                 tags = run.data.tags
                 if tags.get(OWNER_HOST) != me[OWNER_HOST] or tags.get(OWNER_START) != me[OWNER_START]:
