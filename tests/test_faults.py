@@ -256,3 +256,38 @@ def test_sigkilled_stage_runs_are_ended_killed_by_the_next_run(workdir, tune_dat
     assert parent.info.status == "FINISHED"  # reopened by the resumed study and closed at its end
     assert "RUNNING" not in {r.info.status for r in after.values()}
     assert report["states"]["COMPLETE"] == TUNE["tune.n_trials"]
+
+
+@pytest.mark.slow
+def test_a_sigtermed_training_ends_killed_and_the_next_run_resumes_it(workdir, tune_data):
+    """``train`` stopped by SIGTERM after its first checkpoint: its run is KILLED, its state kept; the next run
+    resumes from ``last.ckpt`` (loaded with ``weights_only=True``) in the same MLflow run, which ends FINISHED."""
+    import mlflow
+
+    from pipeline.config import load_params
+    from pipeline.stages.train import train
+
+    overrides = {**TUNE, "tune.architectures": [], "train.max_epochs": 60, "train.patience": 60}
+    write_params(workdir / "params.yaml", overrides)
+    shutil.copytree(tune_data, workdir / "data" / "processed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env.update(PYTHONPATH=str(REPO), MLFLOW_DISABLE_TELEMETRY="true")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "train", "lstm"], cwd=workdir, env=env, stderr=subprocess.PIPE, text=True
+    )
+    last = workdir / "data" / "train-state" / "lstm" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, f"the training ended before its first checkpoint: {proc.stderr.read()[-2000:]}"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in stderr, stderr[-3000:]
+    (killed,) = [r for r in _runs(workdir) if r.info.run_name == "train-lstm"]
+    assert killed.info.status == "KILLED"
+    assert last.is_file() and not (workdir / "models" / "lstm" / "run.json").exists()
+    record = train(load_params(), "lstm")
+    assert record.mlflow_run_id == killed.info.run_id and record.resumed_at_epoch is not None
+    run = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_run(killed.info.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["owner_pid"] == str(os.getpid())
