@@ -4,6 +4,7 @@ run (SIGKILL), no unsafe checkpoint loads, and pickled artifacts refused when th
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import signal
@@ -291,3 +292,56 @@ def test_a_sigtermed_training_ends_killed_and_the_next_run_resumes_it(workdir, t
     assert record.mlflow_run_id == killed.info.run_id and record.resumed_at_epoch is not None
     run = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_run(killed.info.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["owner_pid"] == str(os.getpid())
+
+
+@pytest.mark.slow
+def test_a_tampered_registered_model_is_refused_by_the_gate_loader_and_serve(tmp_path):
+    """Registering records the sha256 of the pyfunc's pickles as version tags; after one byte of the stored
+    ``python_model.pkl`` changes, loading the version is refused (``serve`` says so in one line)."""
+    import mlflow
+    import pandas as pd
+
+    from pipeline.serving.pyfunc import TAG_PREFIX, TREE, load_registered
+    from pipeline.serving.registration import register
+    from pipeline.stages.evaluate import evaluate
+
+    overrides = {
+        "train.architectures": ["tfidf_linear"],
+        "tune.architectures": [],
+        "evaluate.bootstrap_resamples": 20,
+        "evaluate.explain_documents": 0,
+    }
+    with preprocessed_project(tmp_path, overrides, 60) as params:
+        from pipeline.stages.train import train
+
+        train(params, "tfidf_linear")
+        evaluate(params)
+        registered = register(params)
+        client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        name, version = registered["name"], registered["version"]
+        tags = client.get_model_version(name, version).tags
+        assert "python_model.pkl" in registered["sha256"] and TREE in registered["sha256"]
+        assert any(rel.endswith("/model.joblib") for rel in registered["sha256"])
+        assert all(tags[TAG_PREFIX + rel] == digest for rel, digest in registered["sha256"].items())
+        labels = json.loads((tmp_path / "data/processed/classes.json").read_text(encoding="utf-8"))["labels"]
+        (label,) = load_registered(client, name, version).predict(pd.DataFrame({"text": ["رائع"]}))["label"]
+        assert label in labels
+        (stored,) = [p for p in tmp_path.rglob("python_model.pkl") if "pyfunc-" not in str(p)]
+        stored.write_bytes(stored.read_bytes() + b"\0")
+        with pytest.raises(ChecksumError) as err:
+            load_registered(client, name, version)
+        assert "python_model.pkl" in str(err.value) and registered["sha256"]["python_model.pkl"] in str(err.value)
+        stored.write_bytes(stored.read_bytes()[:-1])  # restored; now the stored code changes
+        (module,) = [p for p in tmp_path.rglob("code/pipeline/serving/pyfunc.py") if "pyfunc-" not in str(p)]
+        module.write_text(module.read_text(encoding="utf-8") + "\nprint('injected')\n", encoding="utf-8")
+        with pytest.raises(ChecksumError, match="code/ included"):
+            load_registered(client, name, version)
+        stored.write_bytes(stored.read_bytes() + b"\0")
+    env = {"PYTHONPATH": str(REPO), "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "serve", "--port", "1", "--model", f"models:/{name}@champion"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(errors) == 1 and "does not match the recorded" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr

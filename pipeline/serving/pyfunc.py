@@ -6,11 +6,13 @@ anywhere the pinned requirements are installed.
 
 MLflow saves the model object itself with cloudpickle (``python_model.pkl``), and the model folder may hold a
 joblib pickle: the sha256 of every pickled file of a logged model is recorded as a tag of its registry version
-(``sha256/<path>``) when it is registered, and :func:`load_registered` verifies them before anything is unpickled.
+(``sha256/<path>``) when it is registered, with one digest over all its files (the stored ``code/`` is imported
+on loading), and :func:`load_registered` verifies them before anything is unpickled or imported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -23,6 +25,7 @@ from pipeline.data.integrity import ChecksumError, sha256_file, verify_checksum
 
 PICKLES = ("*.pkl", "*.joblib")  # cloudpickle (the python model) and joblib (the TF-IDF model)
 TAG_PREFIX = "sha256/"
+TREE = "all-files"  # the key of the digest over every file of the model, the code it imports included
 
 
 def pickled_files(model_dir: Path) -> dict[str, str]:
@@ -31,11 +34,21 @@ def pickled_files(model_dir: Path) -> dict[str, str]:
     return {p.relative_to(model_dir).as_posix(): sha256_file(p) for p in sorted(found)}
 
 
+def tree_digest(model_dir: Path) -> str:
+    """sha256 over the relative path and sha256 of every file of a local copy of a logged model: the ``pipeline``
+    package stored with it (``code/``) is imported when it loads, so it must be the registered one too."""
+    h = hashlib.sha256()
+    for p in sorted(f for f in model_dir.rglob("*") if f.is_file()):
+        h.update(f"{p.relative_to(model_dir).as_posix()}\0{sha256_file(p)}\n".encode())
+    return h.hexdigest()
+
+
 def record_checksums(client: Any, name: str, version: str) -> dict[str, str]:
-    """Tag registry version ``name``/``version`` with the sha256 of each of its pickled files; return them."""
+    """Tag registry version ``name``/``version`` with the sha256 of each of its pickled files and of all its
+    files together (key :data:`TREE`); return them."""
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp))
-        sums = pickled_files(local)
+        sums = {**pickled_files(local), TREE: tree_digest(local)}
     for rel, digest in sums.items():
         client.set_model_version_tag(name, version, TAG_PREFIX + rel, digest)
     return sums
@@ -62,6 +75,12 @@ def load_registered(client: Any, name: str, version: str) -> Any:
             verify_checksum(local / rel, expected[rel])
         except ChecksumError as err:
             raise ChecksumError(f"models:/{name}/{version}: {err}") from None
+    tree = tree_digest(local)
+    if tree != expected.get(TREE):
+        raise ChecksumError(
+            f"models:/{name}/{version}: its files (code/ included) have sha256 {tree}, not the recorded "
+            f"{expected.get(TREE, '(none)')}; a file changed after registration, refusing to load it"
+        )
     return mlflow.pyfunc.load_model(str(local))
 
 
