@@ -145,6 +145,5 @@ def run(main: Callable[[], None], layout: bool = True) -> None:
             raise
         name = signal.Signals(signum).name if signum is not None else "SIGINT"
         ended = tracking.end_own_runs("KILLED", f"stopped by {name}")
-        print(f"stopped by {name}: {len(ended)} MLflow run(s) ended KILLED; run the stage again to resume",
-              file=sys.stderr)  # fmt: skip
+        print(f"stopped by {name}: {len(ended)} MLflow run(s) ended KILLED", file=sys.stderr)
         raise SystemExit(128 + (signum or signal.SIGINT)) from None
