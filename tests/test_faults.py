@@ -333,9 +333,11 @@ def test_a_tampered_registered_model_is_refused_by_the_gate_loader_and_serve(tmp
         assert "python_model.pkl" in str(err.value) and registered["sha256"]["python_model.pkl"] in str(err.value)
         stored.write_bytes(stored.read_bytes()[:-1])  # restored; now the stored code changes
         (module,) = [p for p in tmp_path.rglob("code/pipeline/serving/pyfunc.py") if "pyfunc-" not in str(p)]
-        module.write_text(module.read_text(encoding="utf-8") + "\nprint('injected')\n", encoding="utf-8")
+        original = module.read_text(encoding="utf-8")
+        module.write_text(original + "\nprint('injected')\n", encoding="utf-8")
         with pytest.raises(ChecksumError, match="code/ included"):
             load_registered(client, name, version)
+        module.write_text(original, encoding="utf-8")
         stored.write_bytes(stored.read_bytes() + b"\0")
     env = {"PYTHONPATH": str(REPO), "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
@@ -345,3 +347,14 @@ def test_a_tampered_registered_model_is_refused_by_the_gate_loader_and_serve(tmp
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1 and "does not match the recorded" in errors[0], done.stderr
     assert "Traceback" not in done.stderr
+    # A version registered before checksums existed is refused until adopted (trust on first use).
+    stored.write_bytes(stored.read_bytes()[:-1])
+    for key in [k for k in client.get_model_version(name, version).tags if k.startswith(TAG_PREFIX)]:
+        client.delete_model_version_tag(name, version, key)
+    with pytest.raises(ChecksumError, match="no sha256 recorded"):
+        load_registered(client, name, version)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.serving.pyfunc"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert client.get_model_version(name, version).tags[TAG_PREFIX + TREE] == registered["sha256"][TREE]

@@ -118,3 +118,36 @@ class ReviewClassifier(mlflow.pyfunc.PythonModel):
         out.insert(0, "label_id", ids)
         out.insert(0, "label", [self.labels[i] for i in ids])
         return out
+
+
+def adopt(client: Any, name: str) -> list[str]:
+    """Record checksums for the versions of ``name`` registered without them (before checksums existed), trusting
+    their stored files as they are now; return those versions."""
+    adopted = []
+    for mv in client.search_model_versions(f"name = '{name}'"):
+        if not any(k.startswith(TAG_PREFIX) for k in mv.tags):
+            record_checksums(client, name, str(mv.version))
+            adopted.append(str(mv.version))
+    return adopted
+
+
+def main() -> None:
+    """``python -m pipeline.serving.pyfunc``: record checksums for the versions of ``registry.model_name`` that
+    were registered before the pipeline recorded any (trust on first use: only when you trust the stored files)."""
+    import logging
+
+    from pipeline import cli
+    from pipeline.config import load_params
+    from pipeline.tracking import setup_mlflow, tracking_uri
+
+    cli.parser(main.__doc__).parse_args()
+    params = load_params()
+    setup_mlflow(params.base)
+    versions = adopt(mlflow.MlflowClient(tracking_uri(params.base)), params.registry.model_name)
+    logging.getLogger("register").info("recorded checksums for versions %s", versions or "(none needed)")
+
+
+if __name__ == "__main__":
+    from pipeline import cli
+
+    cli.run(main)
