@@ -168,6 +168,38 @@ def test_runs_of_a_dead_process_are_ended_killed_by_the_next_setup(tmp_path, mon
     assert "was gone" in client.get_run(ids["dead"]).data.tags[ENDED_BY]
 
 
+def test_a_signal_inside_a_with_start_run_block_ends_its_run_killed(tmp_path, monkeypatch):
+    """``with mlflow.start_run()`` ends FAILED while a SIGTERM unwinds it; the stage's clean-up makes it KILLED and
+    leaves a run that had failed before the signal as it was."""
+    import mlflow
+
+    from pipeline import tracking
+    from pipeline.config import BaseParams
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        tracking.install_signal_handlers()
+        tracking.setup_mlflow(BaseParams(mlflow_tracking_uri=uri, mlflow_experiment="faults"))
+        with mlflow.start_run(run_name="failed-earlier", tags=tracking.owner_tags()) as earlier:
+            pass
+        mlflow.MlflowClient(uri).set_terminated(earlier.info.run_id, "FAILED")
+        time.sleep(0.05)
+        with pytest.raises(tracking.Stopped), mlflow.start_run(run_name="stage", tags=tracking.owner_tags()) as run:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises in here
+        assert tracking.stop_signal() == signal.SIGTERM
+        ended = tracking.end_own_runs("KILLED", "stopped by SIGTERM")
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        tracking._STOP.clear()
+    client = mlflow.MlflowClient(uri)
+    assert ended == [run.info.run_id] and client.get_run(run.info.run_id).info.status == "KILLED"
+    assert client.get_run(earlier.info.run_id).info.status == "FAILED"
+
+
 # --- killed stages (real subprocesses) -----------------------------------------------------------------------
 
 
