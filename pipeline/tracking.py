@@ -186,7 +186,7 @@ def install_signal_handlers() -> None:
     def handler(signum: int, frame: Any) -> None:
         if _STOP:
             return
-        _STOP.update({"signal": signum, "at_ms": time.time() * 1000})
+        _STOP.update({"signal": signum, "at_ms": time.time_ns() // 1_000_000})  # MLflow times: whole ms
         raise Stopped(signal.Signals(signum).name)
 
     _STOP.clear()

@@ -27,7 +27,7 @@ TUNE = {
     "preprocess.min_token_freq": 1,
     "tune.architectures": ["lstm"],
     "tune.n_trials": 2,
-    "tune.max_epochs": 8,
+    "tune.max_epochs": 12,
     "tune.sampler": "random",
     "tune.pruner": "none",
     "tune.heartbeat_s": 1,
@@ -177,6 +177,7 @@ def test_a_signal_inside_a_with_start_run_block_ends_its_run_killed(tmp_path, mo
     from pipeline.config import BaseParams
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tracking, "_STORES", set())  # this test's store only (a stage process has one)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -233,7 +234,8 @@ def _runs(workdir: Path) -> list:
     return client.search_runs([e.experiment_id for e in experiments]) if experiments else []
 
 
-def _wait_for_a_running_trial(workdir: Path, proc: subprocess.Popen) -> None:
+def _wait_for_a_running_trial(workdir: Path, proc: subprocess.Popen, settle: float = 0.0) -> None:
+    """Return as soon as a trial's MLflow run is RUNNING (after ``settle`` more seconds, inside its training)."""
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -242,7 +244,7 @@ def _wait_for_a_running_trial(workdir: Path, proc: subprocess.Popen) -> None:
         except Exception:  # the store is being created
             continue
         if any(r.info.run_name.startswith("trial-") and r.info.status == "RUNNING" for r in runs):
-            time.sleep(1.0)  # inside the trial's training
+            time.sleep(settle)
             return
     proc.kill()
     pytest.fail(f"no trial run seen RUNNING (exit {proc.poll()}): {proc.stderr.read()[-2000:] if proc.stderr else ''}")
@@ -253,7 +255,7 @@ def test_sigterm_ends_the_stage_runs_killed_and_fails_its_trial(workdir, tune_da
     import optuna
 
     proc = _start_tune(workdir, tune_data)
-    _wait_for_a_running_trial(workdir, proc)
+    _wait_for_a_running_trial(workdir, proc, settle=0.3)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
