@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup run serve test test-fast lint format params-doc dvc-deps bench lock clean
+.PHONY: help setup setup-lemmatise setup-services run serve ui test test-fast lint format params-doc dvc-deps bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -23,6 +23,24 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies (torch first)
 
+LEMMA_STAMP := $(VENV)/.lemmatise
+$(LEMMA_STAMP): requirements-lemmatise.lock $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-lemmatise.lock
+	touch $(LEMMA_STAMP)
+
+setup-lemmatise: $(LEMMA_STAMP)  ## add the optional GPL-3.0 lemmatiser (preprocess.stemmer: qalsadi); make test does
+
+SERVICES_PKGS := postgresql chromium
+setup-services:  ## install the servers tests start (PostgreSQL; Chromium for the UI test) when missing (apt, as root or sudo)
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="postgresql"; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then echo "setup-services: $(SERVICES_PKGS) present"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "setup-services: missing:$$missing (not root, no sudo): the tests that need them will skip"; exit 0; fi; \
+	{ $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; } \
+	  || echo "setup-services: could not install$$missing: the tests that need them will skip"
+
 run: setup  ## run the whole pipeline on the embedded demo site (dvc repro)
 	$(BIN)/dvc repro
 	@echo "Done: reports/report.html; compare runs with: $(BIN)/mlflow ui"
@@ -30,10 +48,13 @@ run: setup  ## run the whole pipeline on the embedded demo site (dvc repro)
 serve: setup  ## serve the registered champion over HTTP (python -m pipeline serve; PORT=N to override serve.port)
 	$(BIN)/python -m pipeline serve $(if $(PORT),--port $(PORT))
 
-test: setup  ## run the whole test suite, slow end-to-end tests included
+ui: setup  ## the demo UI in a browser (python -m pipeline ui, Streamlit) over the served model; PORT=N (default 8501)
+	$(BIN)/python -m pipeline ui $(if $(PORT),--port $(PORT))
+
+test: setup setup-lemmatise  ## run the whole test suite, slow end-to-end tests included
 	$(BIN)/python -m pytest
 
-test-fast: setup  ## the test suite without the slow end-to-end tests
+test-fast: setup setup-lemmatise  ## the test suite without the slow end-to-end tests
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup  ## ruff
@@ -53,7 +74,7 @@ bench: setup  ## run every benchmark in bench/ (figures in reports/bench/<name>.
 lock: setup  ## re-resolve requirements.lock from the installed environment
 	{ echo "# Exact versions of every package, resolved on Python 3.11 / Linux x86-64 (CPU torch)."; \
 	  echo "# \`make setup\` installs torch==2.13.0 first, then this file. Regenerate with \`make lock\`."; \
-	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e "^pip==" -e "^pytorch-lightning==" | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.lock
+	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v -e "^pip==" -e "^pytorch-lightning==" | grep -v -i -f <(sed -n "s/^\([^#][^=]*\)==.*/^\1==/p" requirements-lemmatise.lock) | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements.lock
 
 clean:  ## remove the virtual environment and caches (not data, models or the MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

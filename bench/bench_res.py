@@ -1,10 +1,14 @@
 """Benchmark on real reviews: RES (RES1 + RES2, ElSahar & El-Beltagy 2015) with the paper's protocol.
 
-Settings: ``2class-balanced`` (positive/negative, majority class down-sampled) and
-``3class-balanced`` (positive/negative/mixed, each down-sampled to the smallest), 80/20
-train/test split as in the paper's ``Split_Balanced_*`` rows. Our models see only the 80%:
-the TF-IDF baseline picks C on a validation part of it and refits on all of it; the neural
-models use that validation part for early stopping. Means over 3 seeds (seed = split + init).
+Settings: ``2class-balanced`` (positive/negative, majority class down-sampled),
+``3class-balanced`` (positive/negative/mixed, each down-sampled to the smallest) and
+``2class-unbalanced`` / ``3class-unbalanced`` (every review of those classes), 80/20
+train/test split as in the paper's ``Split_*`` rows. Our models see only the 80%: the linear
+floors pick C on a validation part of it and refit on all of it; the neural models use that
+validation part for early stopping; the ensemble is fitted on it. Means over 3 seeds (seed =
+split + init). Every row has ``accuracy`` and ``macro_f1`` (means, with their std over seeds),
+``val_macro_f1`` and ``selected: true`` on the one model per setting chosen by validation
+macro-F1 (never by test); a ``majority`` row gives the majority-class baseline.
 
 Pretrained transformers (``bert``): one small BERT is pre-trained with masked-language modelling on
 RES's own text (RES1 + RES2, labelled or not, every polarity) minus the test documents of every
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib.util
+import json
 import logging
 import os
 import random
@@ -51,19 +57,26 @@ DATA = REPO.parent / "shared" / "data" / "elsahar-multidomain"
 SETTINGS = {
     "2class-balanced": ("Split_Balanced_2C", ("-1", "1")),
     "3class-balanced": ("Split_Balanced_3C", ("-1", "0", "1")),
+    "2class-unbalanced": ("Split_unBalanced_2C", ("-1", "1")),
+    "3class-unbalanced": ("Split_unBalanced_3C", ("-1", "0", "1")),
 }
+# RES_SETTINGS=2class-balanced,… narrows the run (the unbalanced ones keep every review of their classes)
+SETTINGS = {k: v for k, v in SETTINGS.items() if k in os.environ.get("RES_SETTINGS", ",".join(SETTINGS)).split(",")}
 SEEDS = [int(s) for s in os.environ.get("RES_SEEDS", "1,2,3").split(",")]
 # Every neural and offline-pretrained architecture of the registry by default (the contract: a row per
 # architecture); tfidf_linear is always scored below, with every stemmer, so it is never trained twice.
 _DEFAULT = ",".join(a for a in ARCHITECTURES if is_neural(a) or ARCHITECTURES[a].option("offline_default"))
-_CHOSEN = [a for a in os.environ.get("RES_ARCHS", _DEFAULT).split(",") if a and a != "tfidf_linear"]
-ARCHS = [a for a in _CHOSEN if not is_pretrained(a)]
+_CHOSEN = [a for a in os.environ.get("RES_ARCHS", _DEFAULT).split(",") if a]
+FLOORS = ("tfidf_linear", "tfidf_char_word", "nbsvm")  # cheap: scored on every seed whatever RES_ARCHS says
+ARCHS = [a for a in _CHOSEN if not is_pretrained(a) and a not in FLOORS]
 FINETUNED = [a for a in _CHOSEN if is_pretrained(a)]
 PRETRAIN_EPOCHS = int(os.environ.get("RES_PRETRAIN_EPOCHS", "3"))
 FINETUNE_EPOCHS = int(os.environ.get("RES_FINETUNE_EPOCHS", "6"))
 # RES_ABLATION=0 skips the stemming ablation (TF-IDF is then scored with the light stemmer only).
+# The lemmatiser qalsadi joins when its optional extra is installed (make setup-lemmatise; make test does).
+_LEMMATISER = ["qalsadi"] if importlib.util.find_spec("qalsadi") else []
 STEMMERS = (
-    ["none", "light", "isri", "snowball", "arlstem", "arlstem2"]
+    ["none", "light", "isri", "snowball", "arlstem", "arlstem2", *_LEMMATISER]
     if os.environ.get("RES_ABLATION", "1") != "0"
     else ["light"]
 )
@@ -80,6 +93,13 @@ def load_res() -> list[tuple[str, str]]:
         with gzip.open(DATA / f"{name}.csv.gz", "rt", encoding="utf-8", newline="") as fh:
             rows += [(r["text"], str(int(float(r["polarity"])))) for r in csv.DictReader(fh) if r["text"].strip()]
     return rows
+
+
+def sample(rows: list[tuple[str, str]], setting: str, classes: tuple[str, ...], seed: int) -> list[tuple[str, str]]:
+    """The setting's documents: balanced (every class down-sampled to the smallest) or all of its classes."""
+    if setting.endswith("-unbalanced"):
+        return [(t, c) for t, c in rows if c in classes]
+    return balanced(rows, classes, seed)
 
 
 def balanced(rows: list[tuple[str, str]], classes: tuple[str, ...], seed: int) -> list[tuple[str, str]]:
@@ -121,10 +141,11 @@ def make_params(work: Path, seed: int, stemmer: str) -> Any:
     )
     data["preprocess"].update(stemmer=stemmer)
     data["preprocess"]["split"].update(test=0.2, val=0.1)
-    data["train"].update(max_epochs=12, patience=3, architectures=ARCHS or ["tfidf_linear"])
+    data["train"].update(max_epochs=12, patience=3, architectures=[*ARCHS, *FLOORS])
     data["train"].update(TRAIN_OVERRIDES)
     trained = data["train"]["architectures"]  # a tuned architecture must be trained
     data["tune"]["architectures"] = [a for a in data["tune"]["architectures"] if a in trained]
+    data["ensemble"].update(enabled=True, members=[])  # every trained classifier, combined on validation
     data["pretrain"].update(
         output_dir=str(work / "pretrained"),
         state_dir=str(work / "pretrain-state"),
@@ -159,9 +180,9 @@ def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
     from pipeline.pretrained.pretraining import pretrain
 
     test_rows: dict[str, dict[str, Any]] = {}
-    for _setting, (_split, classes) in SETTINGS.items():
+    for setting, (_split, classes) in SETTINGS.items():
         for seed in SEEDS:
-            write_rows(work / "res.csv", balanced(res, classes, seed))
+            write_rows(work / "res.csv", sample(res, setting, classes, seed))
             params = make_params(work, seed, "light")
             preprocess(params)
             for row in read_split(Path(params.base.processed_dir) / "test.jsonl"):
@@ -183,8 +204,6 @@ def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
 def merged(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
     """This run's rows plus the earlier rows of ``reports/bench/<name>.json`` it did not measure again,
     so a run over a few architectures (RES_ARCHS) adds to the table instead of replacing it."""
-    import json
-
     from _common import OUT_DIR
 
     path = OUT_DIR / f"{name}.json"
@@ -197,19 +216,23 @@ def merged(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list
     return [r for r in old if key(r) not in fresh] + rows
 
 
-def tfidf_scores(params: Any) -> tuple[float, float]:
+def floor_scores(params: Any, floors: tuple[str, ...] = FLOORS) -> dict[str, tuple[float, float, float]]:
+    """Test accuracy, test macro-F1 and validation macro-F1 of each linear floor (C chosen on validation)."""
     from pipeline.data.jsonl import read_json
     from pipeline.data.split import split_tokens
     from pipeline.evaluation.metrics import classification_metrics
-    from pipeline.models.baselines import TfidfLinear
+    from pipeline.models.baselines import make_floor
 
     (xtr, ytr, _), (xva, yva, _), (xte, yte, _) = (
         split_tokens(params.base.processed_dir, n) for n in ("train", "val", "test")
     )
-    pred = TfidfLinear().fit(xtr, ytr, xva, yva).predict(xte)
     labels = read_json(Path(params.base.processed_dir) / "classes.json")["labels"]
-    m = classification_metrics(yte, pred, labels)
-    return m["accuracy"], m["f1_macro"]
+    out = {}
+    for arch in floors:
+        model = make_floor(arch).fit(xtr, ytr, xva, yva)
+        m = classification_metrics(yte, model.predict(xte), labels)
+        out[arch] = (m["accuracy"], m["f1_macro"], float(model.val_f1_macro or 0.0))
+    return out
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -226,6 +249,7 @@ def main() -> None:
     from pipeline.stages.evaluate import evaluate
     from pipeline.stages.finetune import finetune
     from pipeline.stages.train import train
+    from pipeline.training.ensemble import build_ensemble
 
     res = load_res()
     results: list[dict[str, Any]] = []
@@ -242,28 +266,26 @@ def main() -> None:
             pretrain_s = time.perf_counter() - started
         for setting, (split, classes) in SETTINGS.items():
             paper = paper_best(split)
-            scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"acc": [], "f1": [], "s": []})
+            scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"acc": [], "f1": [], "s": [], "val": []})
             stem_scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"acc": [], "f1": []})
             n_docs = 0
             for seed in SEEDS:
-                rows = balanced(res, classes, seed)
+                rows = sample(res, setting, classes, seed)
                 n_docs = len(rows)
                 write_rows(work / "res.csv", rows)
                 for stemmer in STEMMERS:
                     params = make_params(work, seed, stemmer)
                     preprocess(params)
-                    acc, f1 = tfidf_scores(params)
-                    stem_scores[stemmer]["acc"].append(acc)
-                    stem_scores[stemmer]["f1"].append(f1)
-                    if stemmer != "light":
+                    if stemmer != "light":  # the ablation: the word TF-IDF floor only
+                        acc, f1, _ = floor_scores(params, ("tfidf_linear",))["tfidf_linear"]
+                        stem_scores[stemmer]["acc"].append(acc)
+                        stem_scores[stemmer]["f1"].append(f1)
                         continue
-                    scores["tfidf_linear"]["acc"].append(acc)
-                    scores["tfidf_linear"]["f1"].append(f1)
                     if "embedding_init" in TRAIN_OVERRIDES and params.train.embedding_init != "random":
                         from pipeline.stages.embeddings import build
 
                         build(params)
-                    for arch in ARCHS:
+                    for arch in params.train.architectures:  # the networks and the three floors
                         start = time.perf_counter()
                         train(params, arch)
                         scores[arch]["s"].append(time.perf_counter() - start)
@@ -271,17 +293,30 @@ def main() -> None:
                         start = time.perf_counter()
                         finetune(params, arch)
                         scores[arch]["s"].append(time.perf_counter() - start)
-                    if not ARCHS:  # evaluate scores train.architectures too: give it the baseline
-                        train(params, "tfidf_linear")
+                    if params.ensemble.enabled:
+                        start = time.perf_counter()
+                        build_ensemble(params)
+                        scores["ensemble"]["s"].append(time.perf_counter() - start)
                     for arch, m in evaluate(params).items():
-                        if arch == "tfidf_linear" and not ARCHS:
-                            continue
                         scores[arch]["acc"].append(m["accuracy"])
                         scores[arch]["f1"].append(m["f1_macro"])
+                        run = Path(params.base.models_dir) / arch / "run.json"
+                        scores[arch]["val"].append(float(json.loads(run.read_text())["best_val_f1_macro"] or 0.0))
+                    # the majority-class baseline on the same test split (a constant: no validation score)
+                    from pipeline.reporting.tables import majority_baseline
+
+                    evaluated = Path(params.base.reports_dir) / "eval" / "tfidf_linear.json"
+                    acc, f1 = majority_baseline(json.loads(evaluated.read_text(encoding="utf-8"))["confusion_matrix"])
+                    scores["majority"]["acc"].append(round(acc, 4))
+                    scores["majority"]["f1"].append(round(f1, 4))
+                    stem_scores["light"]["acc"].append(scores["tfidf_linear"]["acc"][-1])
+                    stem_scores["light"]["f1"].append(scores["tfidf_linear"]["f1"][-1])
                     print(
                         f"  {setting} seed {seed}: " + ", ".join(f"{k} {v['acc'][-1]:.3f}" for k, v in scores.items()),
                         flush=True,
                     )
+            # the one model per setting chosen by mean VALIDATION macro-F1 (never by test)
+            chosen = max(scores, key=lambda m: statistics.fmean(scores[m]["val"]) if scores[m]["val"] else -1.0)
             for model, s in scores.items():
                 acc, acc_std = mean_std(s["acc"])
                 f1, f1_std = mean_std(s["f1"])
@@ -300,11 +335,13 @@ def main() -> None:
                         "setting": setting,
                         "model": model,
                         # the baseline reads no train params: its row is the same whatever RES_TRAIN says
-                        "train_overrides": (TRAIN_OVERRIDES or None) if model != "tfidf_linear" else None,
+                        "train_overrides": (TRAIN_OVERRIDES or None) if model not in (*FLOORS, "majority") else None,
                         "accuracy": acc,
                         "accuracy_std": acc_std,
                         "macro_f1": f1,
                         "macro_f1_std": f1_std,
+                        "val_macro_f1": mean_std(s["val"])[0] if s["val"] else None,
+                        "selected": model == chosen,
                         "seeds": SEEDS,
                         "documents": n_docs,
                         "train_time_s": round(statistics.fmean(s["s"]), 1) if s["s"] else None,

@@ -9,8 +9,11 @@ loaded in this process, called with the server's mean micro-batch size at that c
 ``/metrics``), for the same time, in the same run. Writes ``reports/bench/serve.json``: one row per
 concurrency with ``concurrency``, ``requests_per_s``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``errors``,
 ``rss_mb_start``, ``rss_mb_end``, ``mean_batch``, ``in_process_per_s``, ``ratio`` (requests_per_s /
-in_process_per_s), the CPU seconds per request of the server and of the load generator, the load average, and the torch
-intra-op threads of both sides (``PIPELINE_NUM_THREADS``, 1 unless set).
+in_process_per_s), the CPU milliseconds per request of the server and of the load generator, the in-process CPU
+milliseconds per text, ``cpu_ratio`` (in-process CPU per text / server CPU per request: the ratio the server would
+reach were both sides bound by CPU alone, on equal cores), the load average, the torch intra-op threads of both
+sides (``PIPELINE_NUM_THREADS``, 1 unless set), and the ``runtime`` (``SERVE_RUNTIME``: ``torch``, default, or
+``onnx`` / ``onnx-int8``, which runs the export stage first and serves its file).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ DOCS = int(os.environ.get("SERVE_DOCS", 400))
 EPOCHS = int(os.environ.get("SERVE_EPOCHS", 2))
 SECONDS = float(os.environ.get("SERVE_SECONDS", 10))
 CONCURRENCY = (1, 8, 32)
+RUNTIME = os.environ.get("SERVE_RUNTIME", "torch")  # or onnx / onnx-int8: the export stage's files, both sides
 
 
 def prepare(root: Path) -> Any:
@@ -60,6 +64,10 @@ def prepare(root: Path) -> Any:
     train(params, "gru")
     evaluate(params)
     register(params)
+    if RUNTIME != "torch":
+        from pipeline.stages.export import export
+
+        export(params)
     return params
 
 
@@ -103,15 +111,15 @@ async def closed_loop(port: int, texts: list[str], concurrency: int, seconds: fl
             "p95_ms": round(q[94], 2), "p99_ms": round(q[98], 2), "errors": errors}  # fmt: skip
 
 
-def in_process(model: Any, texts: list[str], batch: int, seconds: float) -> float:
-    """Texts per second through ``model.classify`` in batches of ``batch``."""
+def in_process(model: Any, texts: list[str], batch: int, seconds: float) -> tuple[float, float]:
+    """Texts per second through ``model.classify`` in batches of ``batch``, and CPU ms per text."""
     model.classify(texts[:batch])  # warm-up
-    done, i, start = 0, 0, time.perf_counter()
+    done, i, start, cpu = 0, 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         chunk = [texts[(i + j) % len(texts)] for j in range(batch)]
         model.classify(chunk)
         done, i = done + batch, i + batch
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), 1000 * (time.process_time() - cpu) / done
 
 
 def main() -> None:
@@ -134,12 +142,12 @@ def main() -> None:
         params = prepare(root)
         lines = (root / "data/processed/test.jsonl").read_text(encoding="utf-8").splitlines()
         texts = [json.loads(line)["text"] for line in lines]
-        server = start_serve(root, root / "server.log")
+        server = start_serve(root, root / "server.log", "--runtime", RUNTIME)
         try:
             server.wait("/ready")
             proc = psutil.Process(server.proc.pid)
             apply_thread_policy()  # as the server does
-            model = load_served("", params)
+            model = load_served("", params, RUNTIME)
             for concurrency in CONCURRENCY:
                 before = server.request("GET", "/metrics")[1]
                 rss_start = proc.memory_info().rss / 2**20
@@ -152,19 +160,22 @@ def main() -> None:
                 calls = metric(after, "serve_batch_size_count") - metric(before, "serve_batch_size_count")
                 sizes = metric(after, "serve_batch_size_sum") - metric(before, "serve_batch_size_sum")
                 mean_batch = sizes / calls if calls else 1.0
-                per_s = in_process(model, texts, max(1, round(mean_batch)), min(SECONDS, 5.0))
+                per_s, cpu_per_text = in_process(model, texts, max(1, round(mean_batch)), min(SECONDS, 5.0))
+                server_ms = 1000 * server_cpu / max(1, row["requests"])
                 rows.append({"concurrency": concurrency, **row, "rss_mb_start": round(rss_start, 1),
                              "rss_mb_end": round(rss_end, 1), "mean_batch": round(mean_batch, 2),
                              "in_process_per_s": round(per_s, 1),
                              "ratio": round(row["requests_per_s"] / per_s, 3),
-                             "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, row["requests"]), 2),
+                             "server_cpu_ms_per_request": round(server_ms, 3),
+                             "in_process_cpu_ms_per_text": round(cpu_per_text, 3),
+                             "cpu_ratio": round(cpu_per_text / server_ms, 3) if server_ms else None,
                              "client_cpu_ms_per_request": round(1000 * client_cpu / max(1, row["requests"]), 2),
                              "load_average_1m": round(os.getloadavg()[0], 2),
-                             "threads": int(os.environ["PIPELINE_NUM_THREADS"])})  # fmt: skip
+                             "threads": int(os.environ["PIPELINE_NUM_THREADS"]), "runtime": RUNTIME})  # fmt: skip
                 print(rows[-1], flush=True)
         finally:
             server.stop()
-    path = save("serve", rows)
+    path = save("serve" if RUNTIME == "torch" else f"serve_{RUNTIME}", rows)
     for r in rows:
         table([(f"c={r['concurrency']}", f"{r['requests_per_s']} req/s (in-process {r['in_process_per_s']}/s, "
                 f"ratio {r['ratio']}), p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, errors {r['errors']}, "

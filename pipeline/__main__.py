@@ -12,9 +12,10 @@ COMMANDS = {
     "check": "validate params.yaml (values, dvc.yaml outs, a file source's columns) and exit",
     "params": "print every params key: type, default, description (--markdown: tables)",
     "serve": "the HTTP API over the registered champion (python -m pipeline serve --help)",
+    "ui": "the demo UI in a browser (Streamlit) over the same model (python -m pipeline ui --help)",
 }
 
-SERVING = {"serve": "server"}  # commands whose code lives in pipeline/serving/ (not DVC stages)
+SERVING = {"serve": "server", "ui": "ui"}  # commands whose code lives in pipeline/serving/ (not DVC stages)
 
 
 def stages() -> dict[str, str]:

@@ -50,10 +50,12 @@ def make_raw_docs(n: int = 90, seed: int = 0) -> list[dict]:
 
 
 def write_params(path: Path, overrides: dict | None = None) -> None:
-    """Write the repo's params.yaml with nested ``overrides`` applied."""
+    """Write the repo's params.yaml with nested ``overrides`` applied. The ensemble is off unless an override
+    turns it on: most tests train a few classifiers and evaluate them without running the ensemble stage."""
     import yaml
 
     data = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    data.setdefault("ensemble", {})["enabled"] = False
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -154,3 +155,19 @@ def test_the_lock_holds_one_lightning_distribution_installed_without_resolving()
     assert "lightning" in names and "pytorch-lightning" not in names and "lightning-fabric" not in names
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     assert "pip install --quiet --no-deps -r requirements.lock" in makefile
+
+
+def test_the_gpl_lemmatiser_is_an_extra_pinned_apart_from_the_default_lock():
+    """qalsadi (GPL-3.0) and its dependencies live in requirements-lemmatise.lock, at the extra's pin, and none of
+    them in requirements.lock: `make setup` installs only permissive packages; `make test` adds the extra."""
+    extra = {}
+    for line in (REPO / "requirements-lemmatise.lock").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            extra[canonicalize_name(name)] = version.strip()
+    qalsadi = Requirement(PYPROJECT["project"]["optional-dependencies"]["qalsadi"][0])
+    assert extra.get("qalsadi") in qalsadi.specifier
+    assert not set(extra) & set(lock()), "the extra's packages must stay out of requirements.lock"
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert "pip install --quiet --no-deps -r requirements-lemmatise.lock" in makefile
+    assert re.search(r"^test: setup setup-lemmatise", makefile, re.M)

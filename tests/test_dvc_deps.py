@@ -351,6 +351,8 @@ def test_classifier_folders_match_params(name):
     }
     assert str(models) not in STAGES[name].get("deps", []), f"{name}: list models/<arch> per classifier"
     expected = {*lookup("train.architectures"), *lookup("finetune.architectures")}
+    if name != "ensemble" and lookup("ensemble.enabled"):
+        expected.add("ensemble")
     assert listed == expected, (
         f"dvc.yaml stage {name!r} lists {sorted(listed)} under {models}/ but the classifiers are {sorted(expected)}"
     )

@@ -172,9 +172,10 @@ def test_changing_a_train_param_reruns_only_train_and_what_follows(project):
     ran = {line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage")}
     # tune@<arch> reads the train section too (fixed params shape the trials); it resumes its study, so it only
     # rewrites the same best params and the trainings are not re-triggered by them; generate follows too (its
-    # agreement check uses the best classifier); the language models do not retrain
+    # agreement check uses the best classifier), and export (the retrained networks); the language models do not
+    # retrain
     ran_expected = {f"train@{a}" for a in ARCHS} | {f"tune@{a}" for a in ARCHS}
-    assert ran == ran_expected | {"evaluate", "register", "report", "generate"}
+    assert ran == ran_expected | {"evaluate", "export", "register", "report", "generate"}
     assert raw.stat().st_mtime_ns == raw_mtime
     # the two experiments side by side: every headline metric with its committed and its new value
     old = json.loads(subprocess.run(["git", "show", "HEAD:reports/metrics.json"], cwd=project, capture_output=True,

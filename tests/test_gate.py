@@ -125,7 +125,7 @@ REG = RegistryParams()
 
 
 def test_first_needs_the_floor():
-    d = gate.decide(REG, "cnn", "1", 0.40, 0.55, None, None)
+    d = gate.decide(REG, "cnn", "1", 0.40, 0.55, None, None, "tfidf_linear")
     assert d.decision == "kept" and "does not beat the tfidf_linear floor 0.5500" in d.reason and not d.moves_alias
     assert gate.decide(REG, "cnn", "1", 0.60, 0.55, None, None).decision == "first"
     assert gate.decide(REG, "tfidf_linear", "1", 0.55, 0.55, None, None).decision == "first"  # it is the floor

@@ -384,3 +384,38 @@ def test_interrupted_pretraining_resumes_with_its_tokenizer(project, tmp_path):
     assert rec["resumed_at_epoch"] == 1 and [r["epoch"] for r in rec["curve"]] == [0, 1]
     saved = json.loads((tmp_path / "pre" / "bert" / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
     assert saved == vocab and not state.exists()
+
+
+def test_whole_word_masking_selects_every_piece_of_a_word_together():
+    from pipeline.pretrained.masking import IGNORE, MLMCollator
+
+    tok = tiny_tokenizer()
+    vocab = tok.convert_ids_to_tokens(list(range(len(tok))))
+    heads = [i for i, t in enumerate(vocab) if i > 4 and not t.startswith("##")]
+    pieces = [i for i, t in enumerate(vocab) if t.startswith("##")]
+    gen = torch.Generator().manual_seed(0)
+    rows, words = [], []
+    for _ in range(200):  # 30 words of 1-3 pieces each, between [CLS] and [SEP]
+        ids, spans = [2], []
+        for _ in range(30):
+            n = int(torch.randint(0, 3, (1,), generator=gen))
+            start = len(ids)
+            ids.append(heads[int(torch.randint(len(heads), (1,), generator=gen))])
+            ids += [pieces[int(torch.randint(len(pieces), (1,), generator=gen))] for _ in range(n)]
+            spans.append((start, len(ids)))
+        rows.append([*ids, 3])
+        words.append(spans)
+
+    def split_words(batch: dict) -> tuple[int, int]:
+        """(words selected partly, words selected) over the batch."""
+        partly = chosen = 0
+        for r, spans in enumerate(words):
+            for a, b in spans:
+                picked = (batch["labels"][r, a:b] != IGNORE).tolist()
+                chosen += any(picked)
+                partly += any(picked) and not all(picked)
+        return partly, chosen
+
+    partly, chosen = split_words(MLMCollator(tok, 0.15, seed=0, whole_word=True)(rows))
+    assert partly == 0 and abs(chosen / (200 * 30) - 0.15) < 0.02
+    assert split_words(MLMCollator(tok, 0.15, seed=0)(rows))[0] > 50  # per wordpiece: words are split

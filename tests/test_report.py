@@ -117,3 +117,45 @@ def test_gate_decision_and_data_checks_are_reported(workdir):
         assert "champion 0.8100; McNemar (exact binomial) p = 0.0215, verdict worse" in out
         assert "Data checks passed: min_arabic_share 0.97 (limit 0.5)" in out
         assert "label drift: class shares drifted by 0.1200" in out
+
+
+def test_the_ranking_ends_with_the_majority_class_baseline(reported):
+    _, md, html = reported
+    assert "| – | majority class (baseline) | constant | 0.3333 | 0.1667 |" in md  # three balanced test classes
+    assert "majority class (baseline)" in html
+
+
+def test_majority_baseline_figures_equal_scikit_learn_on_a_constant_prediction():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from pipeline.reporting.tables import majority_baseline
+
+    confusion = [[7, 1, 0, 2], [3, 30, 4, 3], [0, 2, 5, 1], [1, 0, 0, 1]]  # rows: true classes; support 10/40/8/2
+    truth = [k for k, row in enumerate(confusion) for _ in range(sum(row))]
+    constant = [1] * len(truth)
+    accuracy, f1 = majority_baseline(confusion)
+    assert accuracy == pytest.approx(accuracy_score(truth, constant))
+    assert f1 == pytest.approx(f1_score(truth, constant, average="macro", zero_division=0))
+
+
+def test_the_export_benchmark_is_a_table_in_both_outputs(workdir):
+    from pipeline.config import load_params
+    from pipeline.stages.report import report
+
+    write_report_inputs(workdir, "نص")
+    reports = workdir / "reports"
+    report(load_params())
+    assert "Export and quantisation" not in (reports / "report.md").read_text(encoding="utf-8")  # no export.json
+    rows = [
+        {"arch": "lstm", "runtime": "onnx-fp32", "macro_f1": 0.4317, "p50_ms_b1": 0.172, "p50_ms_b32": 38.9,
+         "size_mb": 0.271, "max_abs_diff": 1e-6},
+        {"arch": "lstm", "runtime": "onnx-int8", "macro_f1": 0.4317, "p50_ms_b1": 0.178, "p50_ms_b32": 40.2,
+         "size_mb": 0.078},
+    ]  # fmt: skip
+    (reports / "bench").mkdir()
+    (reports / "bench" / "export.json").write_text(json.dumps(rows), encoding="utf-8")
+    report(load_params())
+    md, html = (reports / "report.md").read_text(encoding="utf-8"), (reports / "report.html").read_text("utf-8")
+    assert "## Export and quantisation" in md and "<h2>Export and quantisation</h2>" in html
+    assert "| lstm | onnx-int8 | 0.4317 | 0.178 | 40.2 | 0.078 |" in md
+    assert "<td>onnx-fp32</td>" in html

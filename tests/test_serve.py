@@ -12,6 +12,7 @@ import pytest
 from pipeline.serving.predict import load_predictor
 from pipeline.serving.registration import register
 from pipeline.stages.evaluate import evaluate
+from pipeline.stages.export import export
 from pipeline.stages.lm_tokenizer import build_tokenizer
 from pipeline.stages.train import train
 from pipeline.stages.train_lm import train_lm
@@ -54,6 +55,7 @@ def project(tmp_path_factory):
         registered = register(params)
         build_tokenizer(params)
         train_lm(params, "lstm_lm")
+        export(params)
     slow = root / "slow"
     slow.mkdir()
     write_params(slow / "params.yaml", {**OVERRIDES, "base.processed_dir": str(root / "data/processed"),
@@ -62,6 +64,7 @@ def project(tmp_path_factory):
     servers = {
         "champion": start_serve(root, root / "champion.log"),
         "gru": start_serve(root, root / "gru.log", "--model", "models/gru"),
+        "onnx": start_serve(root, root / "onnx.log", "--model", "models/gru", "--runtime", "onnx"),
         "slow": start_serve(slow, root / "slow.log", "--model", str(root / "models/gru")),
         "mlflow": start(
             ["-m", "mlflow", "models", "serve", "-m", f"models:/{registered['name']}@{registered['alias']}",
@@ -113,6 +116,36 @@ def test_model_folder_labels_equal_the_offline_predictor(project):
     rows = split_rows(root)
     predictions = classify_all(servers["gru"], [r["text"] for r in rows])
     assert [p["label"] for p in predictions] == offline_labels(root, "gru", rows)
+
+
+def test_onnx_runtime_answers_equal_the_offline_onnx_predictions(project):
+    from pipeline.serving.export import OnnxPredictor
+
+    root, _, _, servers = project
+    rows = split_rows(root)
+    predictions = classify_all(servers["onnx"], [r["text"] for r in rows])
+    base = load_predictor(root / "models/gru", root / "data/processed")
+    offline = OnnxPredictor(base, root / "models/export/gru/model.onnx").predict_proba(rows)
+    labels = json.loads((root / "data/processed/classes.json").read_text(encoding="utf-8"))["labels"]
+    for served, probs in zip(predictions, offline, strict=True):
+        assert served["label"] == labels[max(range(len(probs)), key=probs.__getitem__)]
+        assert list(served["probabilities"].values()) == pytest.approx(probs, abs=1e-6)
+    assert [p["label"] for p in predictions] == offline_labels(root, "gru", rows)  # and PyTorch's
+
+
+def test_export_stage_writes_both_files_and_the_benchmark(project):
+    root = project[0]
+    rows = json.loads((root / "reports/bench/export.json").read_text(encoding="utf-8"))
+    assert [(r["arch"], r["runtime"]) for r in rows] == [
+        ("gru", runtime) for runtime in ("torch-fp32", "onnx-fp32", "onnx-int8", "torch-int8")
+    ]  # tfidf_linear has no ONNX export
+    for r in rows:
+        assert 0 <= r["macro_f1"] <= 1 and r["p50_ms_b1"] > 0 and r["p50_ms_b32"] > 0 and r["size_mb"] > 0
+    fp32 = rows[1]
+    assert fp32["max_abs_diff"] <= 1e-4
+    assert fp32["macro_f1"] == rows[0]["macro_f1"]
+    assert (root / "models/export/gru/model.int8.onnx").is_file()
+    assert fp32["size_mb"] == pytest.approx((root / "models/export/gru/model.onnx").stat().st_size / 1e6, abs=1e-3)
 
 
 def test_classify_names_the_model(project):
@@ -224,7 +257,12 @@ def test_client_text_never_reaches_the_log(project):
 
 
 @pytest.mark.parametrize(
-    ("model", "named"), [("models/nowhere", "models/nowhere"), ("models:/no-such-model@champion", "no-such-model")]
+    ("model", "named"),
+    [
+        ("models/nowhere", "models/nowhere"),
+        ("models:/no-such-model@champion", "no-such-model"),
+        ("models/tfidf_linear --runtime onnx", "tfidf_linear models have no ONNX export"),
+    ],
 )
 def test_a_bad_model_is_a_one_line_error(project, model, named):
     import subprocess
@@ -234,7 +272,7 @@ def test_a_bad_model_is_a_one_line_error(project, model, named):
 
     root = project[0]
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "serve", "--port", str(free_port()), "--model", model],
+        [sys.executable, "-m", "pipeline", "serve", "--port", str(free_port()), "--model", *model.split()],
         cwd=root, env={"PYTHONPATH": str(REPO), "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -485,3 +485,28 @@ def test_a_killed_run_resumes_and_its_lost_trial_is_replaced(workdir, processed)
     assert states.count("FAIL") == 1
     assert [t["number"] for t in report["trials"]] == list(range(len(states)))
     assert [(t["number"], t["params"], t["value"]) for t in report["trials"] if t["number"] < killed] == kept
+
+
+def test_storage_heartbeat_retry_and_the_surplus_trial(tmp_path):
+    """The storage fails stale trials after the grace period and re-queues them; of two trials started for the
+    last free slot, the later-numbered one is surplus (and a surplus trial takes no slot)."""
+    import optuna
+
+    from pipeline.tuning.study import SURPLUS_ATTR, count_states, grace_period, is_surplus, make_storage, storage_url
+
+    params = parse_params({"tune": {"heartbeat_s": 2, "max_retry": 2}})
+    assert grace_period(params) == 6
+    assert grace_period(parse_params({"tune": {"heartbeat_s": 2, "grace_period_s": 4}})) == 4
+    assert storage_url(parse_params({"tune": {"storage": "postgresql://u@h/db"}})) == "postgresql+psycopg://u@h/db"
+    storage = make_storage(params, f"sqlite:///{tmp_path / 'o.db'}")
+    assert storage.get_heartbeat_interval() == 2
+    assert isinstance(storage.get_heartbeat_stale_trial_callback(), optuna.storages.RetryHeartbeatStaleTrialCallback)
+    study = optuna.create_study(storage=storage)
+    done = study.ask()
+    study.tell(done, 1.0)
+    first, second = study.ask(), study.ask()  # two workers take the last of n_trials=2 at once
+    assert not is_surplus(first, 2) and is_surplus(second, 2)
+    second.set_user_attr(SURPLUS_ATTR, True)
+    study.tell(second, state=optuna.trial.TrialState.FAIL)
+    states = count_states(study)  # a surplus trial is no failure (tune.max_failed_trials)
+    assert (states["FAIL"], states["SURPLUS"], states["COMPLETE"], states["RUNNING"]) == (0, 1, 1, 1)

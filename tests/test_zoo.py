@@ -23,7 +23,7 @@ OVERRIDES = {
     "train.transformer_ff_dim": 32,
     "preprocess.min_token_freq": 1,
 }
-ZOO = ["transformer", "cnn", "encdec", "tfidf_linear"]
+ZOO = ["transformer", "cnn", "encdec", "tfidf_linear", "tfidf_char_word", "nbsvm"]
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,9 @@ def test_run_records_hold_cost_figures_and_both_checkpoints(project, zoo):
         assert saved["parameters"] > 0 and saved["train_time_s"] >= 0
         assert set(saved["latency_ms_per_doc"]) == {"batch_1", "batch_64"}
         assert all(v > 0 for v in saved["latency_ms_per_doc"].values())
-        if arch == "tfidf_linear":
-            assert saved["family"] == "baseline" and (root / "models" / arch / "model.joblib").is_file()
+        if arch in ("tfidf_linear", "tfidf_char_word", "nbsvm"):
+            assert saved["family"] == "baseline" and saved["C"] is not None
+            assert (root / "models" / arch / "model.joblib").is_file()
         else:
             assert (root / "models" / arch / "best.ckpt").is_file() and (root / "models" / arch / "last.ckpt").is_file()
             assert saved["precision"] == "32-true"  # CPU

@@ -7,6 +7,7 @@ prints every key with its type, default and description (:mod:`pipeline.config.s
 from pipeline.config.base import BaseParams, ParamsError, Section
 from pipeline.config.checks import ChecksParams
 from pipeline.config.data import BinsParams, DataParams, NormalizeParams, PreprocessParams, SplitParams
+from pipeline.config.ensemble import EnsembleParams
 from pipeline.config.evaluate import EvaluateParams, RegistryParams, ReportParams
 from pipeline.config.generate import (
     ARABIC_LETTER,
@@ -39,6 +40,7 @@ __all__ = [
     "DecodingParams",
     "EarlyStoppingParams",
     "EmbeddingsParams",
+    "EnsembleParams",
     "EvaluateParams",
     "FinetuneParams",
     "GPT2Params",

@@ -99,7 +99,12 @@ class PreprocessParams(Section):
     stemmer: Literal["light", "isri", "snowball", "arlstem", "arlstem2", "qalsadi", "none"] = Field(
         "light",
         description="light (default), isri (root), snowball, arlstem, arlstem2, qalsadi (lemmatiser; GPL, "
-        "optional install) or none.",
+        "optional extra: make setup-lemmatise) or none.",
+    )
+    protected_words_file: str | None = Field(
+        None,
+        description="A UTF-8 file, one word per line (# comments), of words no stemmer touches, used instead of "
+        "the built-in list (pipeline/text/protected_ar.txt: الله, اللي, …); an empty file protects nothing.",
     )
     min_token_freq: int = Field(2, ge=1, description="Minimum train-split count for a vocabulary entry.")
     max_vocab_size: int = Field(20000, ge=10, description="Vocabulary cap, specials included.")
@@ -108,11 +113,11 @@ class PreprocessParams(Section):
     num_workers: int = Field(1, ge=0, description="Processes for text processing (0 = all cores).")
     max_samples: int = Field(0, ge=0, description="Use only the first N documents of the source (0 = all).")
 
-    @field_validator("stopwords_file")
+    @field_validator("stopwords_file", "protected_words_file")
     @classmethod
-    def _stopwords_exist(cls, value: str | None) -> str | None:
+    def _file_exists(cls, value: str | None) -> str | None:
         if value is not None and not Path(value).is_file():
-            raise ValueError(f"stopwords file {value!r} not found")
+            raise ValueError(f"file {value!r} not found")
         return value
 
 

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 from pipeline.config.base import BaseParams, ParamsError, Section, ordered_keys
 from pipeline.config.checks import ChecksParams
 from pipeline.config.data import DataParams, PreprocessParams
+from pipeline.config.ensemble import EnsembleParams
 from pipeline.config.evaluate import EvaluateParams, RegistryParams, ReportParams
 from pipeline.config.generate import GenerateParams
 from pipeline.config.pretrained import FinetuneParams, PretrainParams
@@ -47,6 +48,9 @@ class Params(Section):
     finetune: FinetuneParams = Field(
         default_factory=FinetuneParams, description="Pretrained-transformer classifiers (finetune@<arch>)."
     )
+    ensemble: EnsembleParams = Field(
+        default_factory=EnsembleParams, description="A classifier combining the trained ones (ensemble stage)."
+    )
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams, description="Test-set metrics and statistics.")
     report: ReportParams = Field(default_factory=ReportParams, description="The HTML/markdown report.")
     generate: GenerateParams = Field(
@@ -61,9 +65,34 @@ class Params(Section):
     )
 
     @property
-    def classifiers(self) -> list[str]:
+    def trained(self) -> list[str]:
         """Every classifier the pipeline trains: ``train.architectures`` then ``finetune.architectures``."""
         return [*self.train.architectures, *self.finetune.architectures]
+
+    @property
+    def classifiers(self) -> list[str]:
+        """Every classifier evaluated, registered and reported: the trained ones, then ``ensemble`` if enabled."""
+        return [*self.trained, *(["ensemble"] if self.ensemble.enabled else [])]
+
+    @property
+    def ensemble_members(self) -> list[str]:
+        """The classifiers the ensemble combines (``ensemble.members``, or every trained one)."""
+        return self.ensemble.members or self.trained
+
+    @model_validator(mode="after")
+    def _members_are_trained(self) -> Params:
+        untrained = [a for a in self.ensemble.members if a not in self.trained]
+        if untrained:
+            raise ValueError(
+                f"ensemble.members: {', '.join(map(repr, untrained))} is not trained (train.architectures or "
+                f"finetune.architectures: {', '.join(self.trained)})"
+            )
+        if self.ensemble.enabled and len(self.ensemble_members) < 2:
+            raise ValueError(
+                f"ensemble.enabled needs at least two members, got {self.ensemble_members}; train more "
+                "classifiers or set ensemble.enabled: false"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tuned_are_trained(self) -> Params:

@@ -33,6 +33,11 @@ class PretrainParams(EarlyStoppingParams):
     mask_probability: float = Field(
         0.15, gt=0, lt=1, description="Share of wordpieces selected for MLM (80% [MASK], 10% random, 10% kept)."
     )
+    whole_word_masking: bool = Field(
+        True,
+        description="Select whole words for MLM (every wordpiece of a chosen word masked together); false: "
+        "wordpieces independently, as the original BERT.",
+    )
     max_epochs: Epochs = default(EarlyStoppingParams, "max_epochs", 20)
     patience: PositiveInt = default(EarlyStoppingParams, "patience", 20)
     batch_size: int = Field(32, ge=1, description="Documents per MLM batch.")

@@ -129,13 +129,26 @@ class TuneParams(Section):
     storage: str = Field(
         "sqlite:///optuna.db",
         description="Optuna RDB URL: a SQLite file (relative to the working directory; not a DVC output, so "
-        "studies survive re-runs) or e.g. postgresql://user:pass@host/db for workers on several machines.",
+        "studies survive re-runs) or e.g. postgresql+psycopg://user:pass@host/db for workers on several machines "
+        "(postgresql:// means the same).",
     )
     storage_timeout_s: float = Field(
         60.0, gt=0, description="SQLite: seconds a worker waits for the database lock held by another worker."
     )
     heartbeat_s: int = Field(
-        5, ge=1, description="Seconds between trial heartbeats; a RUNNING trial silent for 3 beats is marked FAIL."
+        5,
+        ge=1,
+        description="Seconds between trial heartbeats (Optuna heartbeat_interval); a RUNNING trial whose worker "
+        "stopped beating for tune.grace_period_s is marked FAIL by the next worker that looks.",
+    )
+    grace_period_s: int = Field(
+        0, ge=0, description="Seconds without a heartbeat before a RUNNING trial is stale (0: 3 × tune.heartbeat_s)."
+    )
+    max_retry: int = Field(
+        1,
+        ge=0,
+        description="Times a trial failed by a stale heartbeat (its worker died) is re-queued with the same params "
+        "and run by a live worker (0: never).",
     )
     study_name: str = Field(
         "{arch}-{fingerprint}",

@@ -2,8 +2,9 @@
 
 The challenger (this run's selected classifier) may take the registry alias only if
 
-1. its test macro-F1 beats the TF-IDF floor of the same run (``tfidf_linear``, when it was trained and is not the
-   challenger itself) and reaches ``registry.min_f1_macro``; and
+1. its test macro-F1 beats the best linear floor of the same run (``tfidf_linear``, ``tfidf_char_word``, ``nbsvm``:
+   whichever were trained; a challenger that is itself a floor is not held to it) and reaches
+   ``registry.min_f1_macro``; and
 2. it is not worse than the current champion re-scored on the **same** new test split: McNemar's test
    (:func:`pipeline.evaluation.stats.mcnemar`) on the two models' paired right/wrong answers calls it ``better``,
    ``same`` or ``worse`` at ``registry.significance_level``; ``registry.promote_on`` says whether ``same`` is enough.
@@ -19,6 +20,7 @@ from typing import Any
 
 from pipeline.config import RegistryParams
 from pipeline.evaluation.stats import mcnemar
+from pipeline.models.registry import floors
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,12 @@ def macro_f1(true: Sequence[str], pred: Sequence[str], labels: Sequence[str]) ->
     return round(float(f1_score(list(true), list(pred), labels=list(labels), average="macro", zero_division=0)), 4)
 
 
-def floor_failure(arch: str, f1: float, floor: float | None, reg: RegistryParams) -> str | None:
+def floor_failure(
+    arch: str, f1: float, floor: float | None, reg: RegistryParams, floor_arch: str | None = None
+) -> str | None:
     """Why the challenger misses the absolute bars, or None when it clears them."""
-    if floor is not None and arch != "tfidf_linear" and not f1 > floor:
-        return f"challenger {arch} test macro-F1 {f1:.4f} does not beat the tfidf_linear floor {floor:.4f}"
+    if floor is not None and arch not in floors([arch]) and not f1 > floor:
+        return f"challenger {arch} test macro-F1 {f1:.4f} does not beat the {floor_arch or 'linear'} floor {floor:.4f}"
     if f1 < reg.min_f1_macro:
         return f"challenger {arch} test macro-F1 {f1:.4f} is below registry.min_f1_macro {reg.min_f1_macro}"
     return None
@@ -71,6 +75,7 @@ def decide(
     floor_f1: float | None,
     champion_version: str | None,
     comparison: dict[str, Any] | None,
+    floor_arch: str | None = None,
 ) -> Decision:
     """The gate's decision from the figures (``comparison`` is :func:`verdict`'s result plus the champion's
     re-scored macro-F1, or ``{"error": ...}`` when the champion could not be re-scored)."""
@@ -78,6 +83,7 @@ def decide(
         "challenger_arch": arch,
         "challenger_f1_macro": challenger_f1,
         "floor_f1_macro": floor_f1,
+        "floor_arch": floor_arch,
         "min_f1_macro": reg.min_f1_macro,
         "promote_on": reg.promote_on,
         "significance_level": reg.significance_level,
@@ -88,7 +94,7 @@ def decide(
     def out(decision: str, reason: str) -> Decision:
         return Decision(decision, reason, champion_version, challenger_version, figures)
 
-    missed = floor_failure(arch, challenger_f1, floor_f1, reg)
+    missed = floor_failure(arch, challenger_f1, floor_f1, reg, floor_arch)
     if missed:
         return out("kept", missed + (f"; champion stays version {champion_version}" if champion_version else ""))
     if champion_version is None:

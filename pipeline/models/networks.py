@@ -84,9 +84,51 @@ class RecurrentEncoder(nn.Module):
         self.output_dim = hidden_dim * (2 if bidirectional else 1)
         self.attention = AttentionPooling(self.output_dim) if pooling == "attention" else None
 
+    padded = False  # True: the padded forward below (ONNX export), not packed sequences
+
+    def _padded_states(self, emb: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The packed forward's numbers without packing (packed sequences do not export to ONNX reliably).
+
+        Right padding never reaches a real token's forward state; the backward direction runs over each
+        document's real tokens reversed in place (padding stays behind them), then is put back in order.
+        Inference only: no dropout between layers.
+        """
+        rnn = self.rnn
+        mode = {nn.LSTM: torch.lstm, nn.GRU: torch.gru}.get(type(rnn))
+        if mode is None:
+            mode = torch.rnn_tanh if rnn.nonlinearity == "tanh" else torch.rnn_relu
+        directions = 2 if rnn.bidirectional else 1
+        steps = torch.arange(emb.size(1), device=emb.device)[None, :]
+        length = lengths.to(emb.device)[:, None]
+        mask = steps < length
+        reverse = torch.where(mask, length - 1 - steps, steps)  # its own inverse
+        x = emb
+        for layer in range(rnn.num_layers):
+            outs = []
+            for d in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if d else "")
+                weights = [getattr(rnn, f"{w}{suffix}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                h0 = x.new_zeros(1, x.size(0), rnn.hidden_size)
+                inp = x if d == 0 else x.gather(1, reverse.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+                if mode is torch.lstm:
+                    out = torch.lstm(inp, (h0, h0), weights, True, 1, 0.0, False, False, True)[0]
+                else:
+                    out = mode(inp, h0, weights, True, 1, 0.0, False, False, True)[0]
+                if d:
+                    out = out.gather(1, reverse.unsqueeze(-1).expand(-1, -1, out.size(-1)))
+                outs.append(out)
+            x = torch.cat(outs, dim=-1) * mask.unsqueeze(-1).to(emb.dtype)
+        half = rnn.hidden_size
+        final = pool(x[..., :half], mask, lengths, "last")  # the forward direction's last real step
+        if directions == 2:
+            final = torch.cat([final, x[:, 0, half:]], dim=-1)  # the backward one ends at the first token
+        return x, final
+
     def states(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token states (batch, time, output_dim) and the final hidden state (batch, output_dim)."""
         emb = self.embedding(ids)
+        if self.padded:
+            return self._padded_states(emb, lengths)
         packed = nn.utils.rnn.pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, hidden = self.rnn(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))

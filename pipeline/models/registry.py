@@ -3,8 +3,9 @@
 Kept free of torch imports so that validating ``params.yaml`` stays fast. One
 recurrent encoder with a cell type and a direction flag covers RNN/BiRNN,
 GRU/BiGRU and LSTM/BiLSTM; the other neural families (transformer, cnn, encdec) have a
-builder each in :mod:`pipeline.models.networks`. ``tfidf_linear`` (family ``baseline``)
-is trained by :class:`pipeline.models.baselines.TfidfLinear` in the same train stage. Family
+builder each in :mod:`pipeline.models.networks`. The linear floors
+(family ``baseline``: ``tfidf_linear``, ``tfidf_char_word``, ``nbsvm``) are fitted by
+:mod:`pipeline.models.baselines` in the same train stage. Family
 ``pretrained`` (``bert``, ``electra``) are Hugging Face checkpoints fine-tuned by the finetune stage.
 """
 
@@ -67,6 +68,16 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         family="baseline",
         description="TF-IDF word 1-2-grams + logistic regression (C chosen on validation macro-F1)",
     ),
+    "tfidf_char_word": ArchSpec(
+        family="baseline",
+        description="TF-IDF word 1-2-grams and character 2-5-grams within word boundaries + logistic regression "
+        "(C chosen on validation macro-F1)",
+    ),
+    "nbsvm": ArchSpec(
+        family="baseline",
+        description="NB-SVM (Wang & Manning 2012): binarised word 1-2-grams scaled by naive-Bayes log-count ratios, "
+        "linear SVM per class (C chosen on validation macro-F1)",
+    ),
     "bert": ArchSpec(
         family="pretrained",
         description="BERT-style encoder (our MLM-pretrained one offline, or any checkpoint) fine-tuned for classification",
@@ -89,6 +100,11 @@ def kind(arch: str) -> str:
     if family in NEURAL_FAMILIES:
         return "network"
     return "pretrained" if family == "pretrained" else "baseline"
+
+
+def floors(names: list[str]) -> list[str]:
+    """The linear floors (family ``baseline``) among ``names``."""
+    return [a for a in names if a in ARCHITECTURES and ARCHITECTURES[a].family == "baseline"]
 
 
 def is_neural(arch: str) -> bool:

@@ -42,11 +42,12 @@ class MLMDataModule(L.LightningDataModule):
         probability: float,
         seed: int,
         workers: int = 0,
+        whole_word: bool = False,
     ) -> None:
         super().__init__()
         self.train_ids, self.batch_size, self.workers = train, batch_size, workers
-        self.train_collate = MLMCollator(tokenizer, probability, seed + 1)
-        collate = MLMCollator(tokenizer, probability, seed)
+        self.train_collate = MLMCollator(tokenizer, probability, seed + 1, whole_word)
+        collate = MLMCollator(tokenizer, probability, seed, whole_word)
         # Fixed validation batches: the same masked positions every epoch, so the loss is comparable.
         self.val_batches = [collate(val[i : i + batch_size]) for i in range(0, len(val), batch_size)]
 

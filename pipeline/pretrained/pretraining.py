@@ -107,6 +107,7 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
         pp.mask_probability,
         base.seed,
         pp.num_workers,
+        whole_word=pp.whole_word_masking,
     )
 
     class WithPerplexity(RecordCurve):

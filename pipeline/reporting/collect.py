@@ -23,6 +23,7 @@ class Inputs:
     registry: dict[str, Any] | None = None
     generation: dict[str, Any] | None = None
     samples: list[dict[str, Any]] | None = None
+    export: list[dict[str, Any]] | None = None
 
     @property
     def ranking(self) -> list[str]:
@@ -39,7 +40,8 @@ def collect(
 ) -> Inputs:
     """Read ``<reports_dir>/metrics.json``, ``eval/<arch>.json`` (and ``significance.json``), each
     ``<models_dir>/<arch>/run.json``, ``<processed_dir>/summary.json`` and, when present, ``registry.json``,
-    ``tuning/<arch>.json`` (studies with trials only) and ``generation/{metrics,samples}.json``."""
+    ``tuning/<arch>.json`` (studies with trials only), ``generation/{metrics,samples}.json`` and
+    ``bench/export.json``."""
     reports = Path(reports_dir)
     inputs = Inputs(
         metrics=read_json(reports / "metrics.json"),
@@ -48,6 +50,7 @@ def collect(
         registry=_read_optional(reports / "registry.json"),
         generation=_read_optional(reports / "generation" / "metrics.json"),
         samples=_read_optional(reports / "generation" / "samples.json"),
+        export=_read_optional(reports / "bench" / "export.json"),
     )
     for arch in classifiers:
         inputs.evals[arch] = read_json(reports / "eval" / f"{arch}.json")

@@ -124,6 +124,7 @@ class Report:
     intro: Line
     ranking: Table
     significance: list[str]
+    ensemble: list[str]
     registry: list[Line]
     cost_figure: Figure | None
     curves_figure: Figure | None
@@ -140,3 +141,4 @@ class Report:
     generation: Generation | None
     provenance: Table
     params: Table
+    export: Table | None = None

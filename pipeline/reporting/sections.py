@@ -39,6 +39,26 @@ def intro(inputs: Inputs) -> Line:
     )
 
 
+def ensemble_lines(inputs: Inputs) -> list[str]:
+    """The ensemble's members and weights, and the cross-validated validation scores that chose its method."""
+    ens = (inputs.runs.get("ensemble") or {}).get("ensemble")
+    if not ens:
+        return []
+    if ens["method"] == "stacked":
+        how = "a logistic regression over the log-probabilities of " + ", ".join(ens["members"])
+    else:
+        how = (
+            ens["method"]
+            + " of "
+            + ", ".join(f"{m} ({w:.2f})" for m, w in zip(ens["members"], ens["weights"], strict=True))
+        )
+    tried = ", ".join(f"{m} {v:.4f}" for m, v in ens["cv_val_f1_macro"].items())
+    return [
+        f"ensemble: {how}, fitted on the validation split only",
+        f"its method was chosen by {ens['folds']}-fold cross-validated validation macro-F1 ({tried})",
+    ]
+
+
 def registry_lines(reg: dict[str, Any] | None) -> list[Line]:
     """What the register stage put in the MLflow model registry and how to load it."""
     if not reg:
@@ -180,6 +200,17 @@ def generation(inputs: Inputs) -> Generation | None:
     )
 
 
+def export_table(rows: list[dict[str, Any]] | None) -> Table | None:
+    """The export stage's runtimes per architecture: test macro-F1, p50 latency at batch 1 and 32, size."""
+    if not rows:
+        return None
+    header = ["architecture", "runtime", "test macro-F1", "p50 ms, batch 1", "p50 ms, batch 32", "size MB"]
+    keys = ("macro_f1", "p50_ms_b1", "p50_ms_b32", "size_mb")
+    return Table(
+        header, [[str(r.get("arch")), str(r.get("runtime")), *(tables.fmt(r.get(k)) for k in keys)] for r in rows]
+    )
+
+
 def build(inputs: Inputs, figs: FigureSet, title: str) -> Report:
     """The whole report from the saved files and the drawn figures."""
     return Report(
@@ -187,6 +218,7 @@ def build(inputs: Inputs, figs: FigureSet, title: str) -> Report:
         intro=intro(inputs),
         ranking=tables.ranking_table(inputs),
         significance=tables.significance_lines(inputs),
+        ensemble=ensemble_lines(inputs),
         registry=registry_lines(inputs.registry),
         cost_figure=figs.get("cost"),
         curves_figure=figs.get("curves"),
@@ -203,4 +235,5 @@ def build(inputs: Inputs, figs: FigureSet, title: str) -> Report:
         generation=generation(inputs),
         provenance=tables.provenance_table(inputs),
         params=tables.params_table(inputs),
+        export=export_table(inputs.export),
     )

@@ -102,8 +102,27 @@ def ranking_table(inputs: Inputs) -> Table:
                 run.get("mlflow_run_id") or "–",
             ]
         )
+    if inputs.ranking:
+        rows.append(majority_row(inputs.evals[inputs.ranking[0]], len(RANK_HEADER)))
     header = [h.format(ci=ci_percent(inputs)) for h in RANK_HEADER]
     return Table(header, rows, css_class="rank", highlight_first=True)
+
+
+def majority_baseline(confusion: list[list[int]]) -> tuple[float, float]:
+    """Test accuracy and macro-F1 of always predicting the test split's largest class (rows: true classes)."""
+    support = [sum(row) for row in confusion]
+    total = sum(support)
+    if not total:
+        return 0.0, 0.0
+    share = max(support) / total
+    return share, (2 * share / (1 + share)) / len(support)  # F1 of the largest class; 0 for every other
+
+
+def majority_row(ev: dict[str, Any], width: int) -> list[str]:
+    """The ranking's last row: the majority-class baseline every model must beat on accuracy."""
+    accuracy, f1 = majority_baseline(ev["confusion_matrix"])
+    row = ["–", "majority class (baseline)", "constant", f"{accuracy:.4f}", f"{f1:.4f}"]
+    return row + ["–"] * (width - len(row))
 
 
 def significance_lines(inputs: Inputs) -> list[str]:

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.config import ServeParams
@@ -164,7 +165,7 @@ def create_app(load: Callable[[], ServedModel], sp: ServeParams, generator: Any 
             raise HTTPException(504, f"no answer within serve.timeout_s = {sp.timeout_s:g} s") from None
 
     @app.post("/v1/classify", response_model=ClassifyResponse)
-    async def classify(body: ClassifyRequest) -> JSONResponse:
+    async def classify(body: ClassifyRequest) -> Response:
         """Labels and class probabilities for up to ``serve.max_texts`` texts."""
         model = ready_model()
         if len(body.texts) > sp.max_texts:
@@ -173,8 +174,10 @@ def create_app(load: Callable[[], ServedModel], sp: ServeParams, generator: Any 
             _check_text(text, f"texts[{i}]", sp)
         assert state.batcher is not None
         predictions = await within_timeout(state.batcher.submit(list(body.texts)))
-        # a JSONResponse skips FastAPI's re-validation and jsonable_encoder of the answer (the schema is documented)
-        return JSONResponse({"model": {"name": model.name, "version": model.version}, "predictions": predictions})
+        # a Response skips FastAPI's re-validation and jsonable_encoder of the answer (the schema is documented);
+        # orjson encodes it several times faster than json.dumps
+        answer = {"model": {"name": model.name, "version": model.version}, "predictions": predictions}
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.post("/v1/explain")
     async def explain(body: ExplainRequest) -> dict[str, Any]:

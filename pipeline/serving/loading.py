@@ -18,6 +18,7 @@ from pipeline.config import Params
 from pipeline.data.jsonl import DataError, read_json
 from pipeline.serving.predict import Predictor
 
+RUNTIMES = ("torch", "onnx", "onnx-int8")
 URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))")
 
 
@@ -67,12 +68,30 @@ def default_uri(params: Params) -> str:
     return f"models:/{params.registry.model_name}@{params.registry.alias}"
 
 
-def load_served(spec: str, params: Params) -> ServedModel:
-    """``spec``: a ``models:/`` URI, a model folder, or empty for ``models:/<registry.model_name>@<registry.alias>``."""
+def load_served(spec: str, params: Params, runtime: str = "torch") -> ServedModel:
+    """``spec``: a ``models:/`` URI, a model folder, or empty for ``models:/<registry.model_name>@<registry.alias>``;
+    ``runtime``: ``torch``, or ``onnx`` / ``onnx-int8`` (the export stage's file of the model's architecture)."""
     spec = spec or default_uri(params)
-    if spec.startswith("models:/"):
-        return _from_registry(spec, params)
-    return _from_folder(Path(spec), params)
+    served = _from_registry(spec, params) if spec.startswith("models:/") else _from_folder(Path(spec), params)
+    if runtime != "torch":
+        served.predictor = _onnx(served.predictor, params, runtime)
+    return served
+
+
+def _onnx(predictor: Predictor, params: Params, runtime: str) -> Predictor:
+    from pipeline.serving.export import OnnxPredictor, exportable, onnx_files
+
+    if runtime not in RUNTIMES:
+        raise DataError(f"--runtime {runtime!r}; allowed: {', '.join(RUNTIMES)}")
+    if not exportable(predictor.arch):
+        raise DataError(f"--runtime {runtime}: {predictor.arch} models have no ONNX export; use --runtime torch")
+    files = onnx_files(Path(params.base.models_dir) / "export", predictor.arch)
+    path = files["int8" if runtime == "onnx-int8" else "fp32"]
+    if not path.is_file():
+        raise DataError(f"--runtime {runtime}: no {path} (run `dvc repro export`)")
+    import torch
+
+    return OnnxPredictor(predictor, path, threads=torch.get_num_threads())  # the serve command's thread policy
 
 
 def _from_registry(uri: str, params: Params) -> ServedModel:

@@ -120,6 +120,28 @@ def _load_network(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predi
     return NetworkPredictor(run.arch, module, vocab, tokenise=tokenise, unknown=unknown)
 
 
+class EnsemblePredictor:
+    """The ensemble stage's classifier: its members' probabilities combined by the fitted combiner."""
+
+    def __init__(self, arch: str, members: list[Predictor], combiner: Any) -> None:
+        self.arch, self.members, self.combiner = arch, members, combiner
+
+    def predict_proba(self, rows: Sequence[Row]) -> list[list[float]]:
+        import numpy as np
+
+        if not rows:
+            return []
+        return self.combiner.combine([np.asarray(m.predict_proba(rows)) for m in self.members]).tolist()
+
+
+def _load_ensemble(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predictor:
+    from pipeline.models.ensemble import Combiner
+
+    combiner = Combiner.from_json(read_json(model_dir / "ensemble.json"))
+    members = [load_predictor(model_dir / "members" / arch, processed_dir) for arch in combiner.members]
+    return EnsemblePredictor(run.arch, members, combiner)
+
+
 def _load_pretrained(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predictor:
     from pipeline.pretrained.predictor import PretrainedPredictor
 
@@ -127,13 +149,20 @@ def _load_pretrained(model_dir: Path, run: RunRecord, processed_dir: Path) -> Pr
 
 
 Loader = Callable[[Path, RunRecord, Path], Predictor]
-LOADERS: dict[str, Loader] = {"baseline": _load_baseline, "network": _load_network, "pretrained": _load_pretrained}
+LOADERS: dict[str, Loader] = {
+    "baseline": _load_baseline,
+    "network": _load_network,
+    "pretrained": _load_pretrained,
+    "ensemble": _load_ensemble,
+}
 
 
 def load_predictor(model_dir: str | Path, processed_dir: str | Path) -> Predictor:
     """The classifier trained into ``model_dir``; ``processed_dir`` holds its vocabulary."""
     model_dir, processed_dir = Path(model_dir), Path(processed_dir)
     run = RunRecord.load(model_dir)
+    if run.family == "ensemble":
+        return LOADERS["ensemble"](model_dir, run, processed_dir)
     if run.arch not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES))
         raise DataError(f"{model_dir / 'run.json'}: unknown architecture {run.arch!r}; known: {known}")

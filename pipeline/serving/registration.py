@@ -18,6 +18,7 @@ from pipeline.data.checks import DISTRIBUTION_TAG
 from pipeline.data.jsonl import DataError, read_json, write_json
 from pipeline.data.split import read_split
 from pipeline.evaluation import gate
+from pipeline.models.registry import floors
 from pipeline.serving.pyfunc import ReviewClassifier, load_registered, record_checksums
 from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
 from pipeline.training.run_record import RunRecord
@@ -178,10 +179,15 @@ def _gate(
     """Floor of the same run, then the champion re-scored by its registered pyfunc on the same test rows."""
     reg = params.registry
     floor = None
-    if "tfidf_linear" in params.classifiers:
-        floor = float(read_json(Path(params.base.reports_dir) / "eval" / "tfidf_linear.json")["f1_macro"])
+    floor_arch = None
+    others = [a for a in floors(params.classifiers) if a != arch]
+    if others and arch not in floors([arch]):  # the best linear floor of the same run
+        evals = Path(params.base.reports_dir) / "eval"
+        scores = {a: float(read_json(evals / f"{a}.json")["f1_macro"]) for a in others}
+        floor_arch = max(scores, key=scores.__getitem__)
+        floor = scores[floor_arch]
     comparison: dict[str, Any] | None = None
-    if champion is not None and not gate.floor_failure(arch, f1, floor, reg):
+    if champion is not None and not gate.floor_failure(arch, f1, floor, reg, floor_arch):
         truth = [str(r["label_name"]) for r in rows]
         try:
             import mlflow
@@ -203,7 +209,7 @@ def _gate(
                 champion_f1_macro=gate.macro_f1(truth, champion_labels, labels),
                 challenger_f1_macro=gate.macro_f1(truth, challenger_labels, labels),
             )
-    return gate.decide(reg, arch, version, f1, floor, champion, comparison)
+    return gate.decide(reg, arch, version, f1, floor, champion, comparison, floor_arch)
 
 
 def _frame(rows: list[dict[str, Any]]) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipeline.config import PreprocessParams
 from pipeline.text.normalize import Normalizer
-from pipeline.text.stemming import get_stemmer
+from pipeline.text.stemming import get_stemmer, load_protected
 from pipeline.text.stopwords import load_stopwords
 from pipeline.text.tokenize import split_clitics, tokenize
 
@@ -25,7 +25,13 @@ class TextProcessor:
             self.stopwords = load_stopwords(Path(self.params.stopwords_file), normalize=self.normalizer)
         else:
             self.stopwords = load_stopwords(normalize=self.normalizer)
-        self.stem = get_stemmer(self.params.stemmer)
+        protected_file = self.params.protected_words_file
+        protected = (
+            load_protected(Path(protected_file), self.normalizer)
+            if protected_file
+            else load_protected(normalize=self.normalizer)
+        )
+        self.stem = get_stemmer(self.params.stemmer, protected=protected)
         self.split = self.params.clitics == "split"
 
     def words(self, text: str) -> list[str]:

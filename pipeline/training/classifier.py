@@ -117,11 +117,12 @@ def train_network(
 
 
 def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
-    """``tfidf_linear``: C chosen on validation macro-F1, refitted on train + val, saved with joblib."""
+    """A linear floor (``tfidf_linear``, ``tfidf_char_word``, ``nbsvm``): C chosen on validation macro-F1, refitted
+    on train + val, saved with joblib."""
     import joblib
     import mlflow
 
-    from pipeline.models.baselines import TfidfLinear
+    from pipeline.models.baselines import make_floor
 
     base = params.base
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -130,7 +131,7 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
     xva, yva, _ = split_tokens(base.processed_dir, "val")
     xte, _, _ = split_tokens(base.processed_dir, "test")
     started = time.perf_counter()
-    model = TfidfLinear().fit(xtr, ytr, xva, yva)
+    model = make_floor(arch).fit(xtr, ytr, xva, yva)
     train_time = time.perf_counter() - started
     with atomic_path(out_dir / "model.joblib") as tmp:  # a pickle: checksum beside it, verified before loading
         joblib.dump(model, tmp)
@@ -140,7 +141,7 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
         run_name=f"train-{arch}", tags={**provenance_tags(base.seed), "arch": arch, "stage": "train"}
     ) as run:
         mlflow.log_params(flat_params(params))
-        mlflow.log_param("tfidf_linear.C", model.c)
+        mlflow.log_param(f"{arch}.C", model.c)
         record = RunRecord(
             arch=arch,
             stage="train",

@@ -1,5 +1,5 @@
 """The typed run record: ``run.json`` beside every trained model, written by every training stage (train,
-finetune, pretrain, train_lm) and read by evaluate, register, report, generate and the predictors.
+finetune, pretrain, train_lm, ensemble) and read by evaluate, register, report, generate and the predictors.
 
 One pydantic model; a field a stage does not produce stays ``None``. Unknown keys are refused on load, so a
 record written by other code (or edited by hand) fails loudly, naming the file.
@@ -26,7 +26,7 @@ class RunRecord(BaseModel):
 
     # what
     arch: str = Field(description="Architecture or language model name (train.architectures, generate.models).")
-    stage: Literal["train", "finetune", "pretrain", "train_lm"]
+    stage: Literal["train", "finetune", "pretrain", "train_lm", "ensemble"]
     family: str = Field(description="Registry family (recurrent, cnn, baseline, pretrained, …; lm for LMs).")
     description: str = ""
     # provenance
@@ -56,7 +56,8 @@ class RunRecord(BaseModel):
     class_weights: list[float] | None = None
     latency_ms_per_doc: dict[str, float] | None = None
     embeddings: dict[str, Any] | None = None
-    C: float | None = None  # tfidf_linear's chosen regularisation
+    C: float | None = None  # a linear floor's chosen regularisation
+    ensemble: dict[str, Any] | None = None  # members, method, weights/coefficients, cross-validated scores
     pretrained_checkpoint: str | None = None
     pretrained_here: bool | None = None
     normalize: dict[str, Any] | None = None

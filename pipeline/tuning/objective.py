@@ -11,6 +11,8 @@ marks the trial FAIL (the study catches it and goes on).
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +23,13 @@ from pipeline.training.fit import CLASSIFIER_MONITOR as MONITOR
 from pipeline.tuning.data import TrialData
 from pipeline.tuning.runs import RUN_ATTR, TrialRun
 from pipeline.tuning.space import override, preprocess_keys, suggest
+from pipeline.tuning.study import SURPLUS_ATTR, is_surplus
+
+WORKER_ATTR = "worker"  # user attr: host:pid of the process that ran the trial
+
+
+class SurplusTrial(RuntimeError):
+    """A trial started after ``tune.n_trials`` were taken: it ends FAIL at once (not counted as a failure)."""
 
 
 class ListDataset:
@@ -118,6 +127,12 @@ class Objective:
     def __call__(self, trial: Any) -> float:
         import optuna
 
+        if is_surplus(trial, self.params.tune.n_trials):  # another worker took the last slot at the same moment
+            reason = f"surplus: tune.n_trials={self.params.tune.n_trials} trials were already done or running"
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            trial.set_user_attr("fail_reason", reason)
+            raise SurplusTrial(reason)
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")  # who runs it (tests, post-mortems)
         overrides = suggest(trial, self.params.tune.search_space)
         run = TrialRun(self.client, self.experiment_id, self.parent_id, trial.number, trial.study.study_name)
         trial.set_user_attr(RUN_ATTR, run.run_id)

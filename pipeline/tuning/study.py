@@ -24,6 +24,7 @@ FREE_TRAIN_KEYS = {"architectures", "seeds", "max_epochs", "resume", "state_dir"
 
 
 POLL_S = 2.0
+SURPLUS_ATTR = "surplus"  # user attr of a trial started when n_trials were already done or running elsewhere
 
 
 def redact(url: str) -> str:
@@ -37,8 +38,11 @@ def redact(url: str) -> str:
 
 
 def storage_url(params: Params) -> str:
-    """``tune.storage`` with a relative SQLite path made absolute (the working directory's file)."""
+    """``tune.storage`` with a relative SQLite path made absolute (the working directory's file), and a bare
+    ``postgresql://`` given the installed driver (``postgresql+psycopg://``, psycopg 3)."""
     url = params.tune.storage
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
         url = prefix + str(Path.cwd() / url[len(prefix) :])
@@ -88,6 +92,29 @@ def make_pruner(params: Params) -> Any:
     return optuna.pruners.NopPruner()
 
 
+def grace_period(params: Params) -> int:
+    """Seconds without a heartbeat after which a RUNNING trial is stale."""
+    return params.tune.grace_period_s or 3 * params.tune.heartbeat_s
+
+
+def make_storage(params: Params, url: str, engine_kwargs: dict[str, Any] | None = None) -> Any:
+    """The RDB storage of ``url`` (SQLite or a server such as PostgreSQL) with trial heartbeats: a trial whose
+    worker stops beating for the grace period is failed by the next worker that looks and, up to
+    ``tune.max_retry`` times, re-queued with the same params (``RetryHeartbeatStaleTrialCallback``)."""
+    import optuna
+
+    retry = None
+    if params.tune.max_retry:
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=params.tune.max_retry)
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=engine_kwargs,
+        heartbeat_interval=params.tune.heartbeat_s,
+        grace_period=grace_period(params),
+        heartbeat_stale_trial_callback=retry,
+    )
+
+
 def open_study(params: Params, arch: str, data_fingerprint: str, worker: int = 0) -> Any:
     """Create or load the study of ``arch`` in ``tune.storage``."""
     import optuna
@@ -101,12 +128,7 @@ def open_study(params: Params, arch: str, data_fingerprint: str, worker: int = 0
     for attempt in range(5):
         try:  # workers on several machines may race to create a new database's tables: retry
             with store_lock(url):
-                storage = optuna.storages.RDBStorage(
-                    url,
-                    engine_kwargs=engine_kwargs,
-                    heartbeat_interval=params.tune.heartbeat_s,
-                    grace_period=3 * params.tune.heartbeat_s,
-                )
+                storage = make_storage(params, url, engine_kwargs)
                 try:
                     probe = optuna.create_study(storage=storage, study_name=name, direction=DIRECTION)
                     probe.set_user_attr(UID_ATTR, uuid.uuid4().hex)  # tells it from an older study of that name
@@ -127,7 +149,20 @@ def open_study(params: Params, arch: str, data_fingerprint: str, worker: int = 0
 
 
 def count_states(study: Any) -> Counter:
-    return Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    """Trials by state; a surplus trial (see :func:`is_surplus`) is counted as ``SURPLUS``, not ``FAIL``."""
+    return Counter(
+        "SURPLUS" if t.user_attrs.get(SURPLUS_ATTR) else t.state.name for t in study.get_trials(deepcopy=False)
+    )
+
+
+def is_surplus(trial: Any, n_trials: int) -> bool:
+    """Whether ``n_trials`` trials numbered before ``trial`` already have a result or are running: two workers
+    that both saw one free slot and started a trial at once; the later-numbered one must not run."""
+    from optuna.trial import TrialState
+
+    in_play = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    before = trial.study.get_trials(deepcopy=False, states=in_play)
+    return sum(t.number < trial.number and not t.user_attrs.get(SURPLUS_ATTR) for t in before) >= n_trials
 
 
 def run_trials(study: Any, objective: Any, params: Params) -> int:

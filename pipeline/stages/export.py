@@ -1,0 +1,86 @@
+"""Stage **export**: ONNX (fp32 and dynamic int8) for every trained neural classifier, and their benchmark.
+
+For each network of ``train.architectures`` and each model of ``finetune.architectures`` (the scikit-learn
+baseline has no ONNX form here), loads ``<models_dir>/<arch>/`` with
+:func:`pipeline.serving.predict.load_predictor` and writes:
+
+- ``<models_dir>/export/<arch>/model.onnx``: the network's logits, inputs ``ids``/``lengths`` (networks) or
+  ``input_ids``/``attention_mask`` (Hugging Face models), dynamic batch and length axes; recurrent encoders
+  through their padded forward with a mask;
+- ``<models_dir>/export/<arch>/model.int8.onnx``: ``onnxruntime.quantization.quantize_dynamic`` (int8 weights).
+
+The fp32 graph's logits are compared with PyTorch's on the whole test split (in batches, and the shortest and
+longest documents alone): a gap over 1e-4 stops the stage. ``<reports_dir>/bench/export.json`` is a list with
+one row per architecture and runtime (``torch-fp32``, ``onnx-fp32``, ``onnx-int8``, ``torch-int8``: PyTorch
+dynamic quantisation of LSTM/GRU/Linear): ``arch``, ``runtime``, ``macro_f1`` (test split), ``p50_ms_b1``,
+``p50_ms_b32`` (median ms per call at batch 1 and 32, preprocessing included, on CPU with one intra-op thread
+unless ``PIPELINE_NUM_THREADS`` is set; the runtimes take turns call by call), ``size_mb`` (file, or serialised
+weights for PyTorch), and ``max_abs_diff`` (ONNX fp32 rows: the largest logit gap to PyTorch). Latencies are
+measured, so they vary from run to run with the machine's load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import cli
+from pipeline.config import Params, load_params
+from pipeline.data.jsonl import DataError, write_json
+from pipeline.data.split import read_split
+from pipeline.serving.export import OnnxPredictor, export_onnx, exportable, onnx_files, quantize_onnx, torch_logits
+from pipeline.serving.export_bench import bench_runtimes
+from pipeline.serving.predict import load_predictor
+
+TOLERANCE = 1e-4
+
+
+def parity(base: Any, onnx: OnnxPredictor, rows: list[dict[str, Any]]) -> float:
+    """The largest |ONNX - PyTorch| logit on every row (batches of 32, and the shortest and longest alone)."""
+    by_length = sorted(rows, key=lambda r: len(r["tokens"]))
+    groups = [rows[i : i + 32] for i in range(0, len(rows), 32)] + [[by_length[0]], [by_length[-1]]]
+    return max(float(np.abs(onnx.logits(g) - torch_logits(base, g)).max()) for g in groups)
+
+
+def export(params: Params) -> list[dict[str, Any]]:
+    base = params.base
+    processed = Path(base.processed_dir)
+    rows = read_split(processed / "test.jsonl")
+    if not rows:
+        raise DataError(f"{processed / 'test.jsonl'}: the test split is empty")
+    from pipeline.runtime import apply_thread_policy
+
+    # one intra-op thread unless $PIPELINE_NUM_THREADS says otherwise: batch-1 latency is a one-core figure, and
+    # with two threads on the shared 2-core machine the medians swung up to 100x between runs
+    threads = apply_thread_policy(1).intra_op
+    by_length = sorted(rows, key=lambda r: len(r["tokens"]))
+    results: list[dict[str, Any]] = []
+    for arch in [a for a in params.trained if exportable(a)]:
+        model_dir = Path(base.models_dir) / arch
+        if not (model_dir / "run.json").is_file():
+            raise DataError(f"{model_dir / 'run.json'}: no trained model (run `dvc repro` for {arch} first)")
+        predictor = load_predictor(model_dir, processed)
+        files = onnx_files(Path(base.models_dir) / "export", arch)
+        export_onnx(predictor, [by_length[-1], by_length[0]], files["fp32"])
+        quantize_onnx(files["fp32"], files["int8"])
+        gap = parity(predictor, OnnxPredictor(predictor, files["fp32"], threads), rows)
+        if gap > TOLERANCE:
+            raise DataError(f"{files['fp32']}: ONNX logits differ from PyTorch by {gap:.2e} (allowed {TOLERANCE:g})")
+        bench = bench_runtimes(predictor, files, rows, threads)
+        for row in bench:
+            if row["runtime"] == "onnx-fp32":
+                row["max_abs_diff"] = float(f"{gap:.3g}")
+        results.extend(bench)
+    write_json(Path(base.reports_dir) / "bench" / "export.json", results)
+    return results
+
+
+def main() -> None:
+    cli.parser(__doc__).parse_args()
+    export(load_params())
+
+
+if __name__ == "__main__":
+    cli.run(main)
