@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipeline.data.integrity import ChecksumError, sha256_file, verify_checksum
 
-PICKLES = ("*.pkl", "*.joblib")  # cloudpickle (the python model) and joblib (the TF-IDF model)
+PICKLES = ("*.pkl", "*.joblib")  # cloudpickle (the python model), joblib (linear floors)
 TAG_PREFIX = "sha256/"
 TREE = "all-files"  # the key of the digest over every file of the model, the code it imports included
 
