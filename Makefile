@@ -10,6 +10,7 @@ export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: help setup setup-lemmatise setup-services run serve ui test test-fast lint format params-doc dvc-deps bench lock clean
+.PHONY: retrain remote pull rescrape repro push push-journal gate-summary
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -81,3 +82,41 @@ clean:  ## remove the virtual environment and caches (not data, models or the ML
 
 dvc-deps: setup  ## re-fit every dvc.yaml stage's code deps to what its entry point imports (tests/test_dvc_deps.py checks)
 	$(BIN)/python -m tests.fit_dvc_deps
+
+# The scheduled retrain (.github/workflows/retrain.yml calls these targets, one per step). The DVC remote is
+# core.remote in .dvc/config (a folder beside the checkout) unless DVC_REMOTE names another (s3). DVC_STORE,
+# DVC_S3_URL and DVC_S3_ENDPOINT, when set, are written to .dvc/config.local (not committed) by `make remote`.
+DVC_REMOTE ?=
+REMOTE_ARG = $(if $(DVC_REMOTE),-r $(DVC_REMOTE))
+
+retrain:  ## what the weekly workflow does: pull, rescrape, repro, push, gate-summary
+	$(MAKE) pull
+	$(MAKE) rescrape
+	$(MAKE) repro
+	$(MAKE) push
+	$(MAKE) gate-summary
+
+remote: setup  ## point the DVC remotes at $DVC_STORE, $DVC_S3_URL, $DVC_S3_ENDPOINT when set (.dvc/config.local)
+	$(if $(DVC_STORE),$(BIN)/dvc remote modify --local local url $(abspath $(DVC_STORE)))
+	$(if $(DVC_S3_URL),$(BIN)/dvc remote modify --local s3 url $(DVC_S3_URL))
+	$(if $(DVC_S3_ENDPOINT),$(BIN)/dvc remote modify --local s3 endpointurl $(DVC_S3_ENDPOINT))
+
+pull: remote  ## restore the DVC outputs and the run state (MLflow store, crawl journal) from the remote
+	$(BIN)/dvc pull $(REMOTE_ARG) --allow-missing
+	$(BIN)/python -m ops.state pull $(REMOTE_ARG)
+
+rescrape: setup  ## crawl again (the scrape stage only, never from DVC's run-cache; a saved journal resumes)
+	$(BIN)/dvc repro --force scrape
+
+repro: setup  ## dvc repro: the stages whose inputs changed, the gate (register) included
+	$(BIN)/dvc repro
+
+push: remote  ## upload the DVC outputs and the run state to the remote
+	$(BIN)/dvc push $(REMOTE_ARG)
+	$(BIN)/python -m ops.state push $(REMOTE_ARG)
+
+push-journal: remote  ## upload only an unfinished crawl's journal (the workflow runs it when a step failed)
+	$(BIN)/python -m ops.state push --only journal $(REMOTE_ARG)
+
+gate-summary: setup  ## the gate's decision and the run's figures in Markdown (also to $GITHUB_STEP_SUMMARY, $GATE_SUMMARY)
+	$(BIN)/python -m ops.summary $(if $(GATE_SUMMARY),--out $(GATE_SUMMARY))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ COMMANDS = {
     "ui": "the demo UI in a browser (Streamlit) over the same model (python -m pipeline ui --help)",
 }
 
+STAGE_ENV = "PIPELINE_STAGE"  # the stage this process runs, inherited by the other ranks of a ddp training
 SERVING = {"serve": "server", "ui": "ui"}  # commands whose code lives in pipeline/serving/ (not DVC stages)
 
 
@@ -38,14 +40,27 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def relaunched_argv(argv: list[str]) -> list[str]:
+    """``argv`` with the stage name put back in a process Lightning's ``ddp`` launcher started for another rank.
+
+    The launcher re-runs ``python -m pipeline.__main__`` with ``sys.argv[1:]``, which lacks the stage name by then
+    (stripped below for the stage's own parser); the name travels in :data:`STAGE_ENV`."""
+    stage = os.environ.get(STAGE_ENV)
+    if stage and os.environ.get("LOCAL_RANK", "0") != "0" and argv[:1] != [stage]:
+        return [stage, *argv]
+    return argv
+
+
 def main() -> None:
     from pipeline.launch import ensure_interpreter
 
     ensure_interpreter(sys.argv[1:])  # under DVC without the venv on PATH: re-run with the project's interpreter
+    sys.argv[1:] = relaunched_argv(sys.argv[1:])
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if len(sys.argv) >= 2 else 2)
     name, sys.argv = sys.argv[1], [f"python -m pipeline {sys.argv[1]}", *sys.argv[2:]]
+    os.environ[STAGE_ENV] = name  # for the other ranks of a distributed training (relaunched_argv)
     from pipeline import cli
 
     if name == "check":

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,13 +81,15 @@ def test_repro_produces_every_stage_output(project):
         "reports/generation/samples.json",
         "reports/registry.json",
         "reports/eval/significance.json",
+        "models/ensemble/ensemble.json",
+        "reports/eval/ensemble.json",
         "dvc.lock",
     ):
         assert (project / rel).is_file(), rel
     raw = (project / "data/raw/docs.jsonl").read_text(encoding="utf-8").splitlines()
     assert 30 <= len(raw) < 90  # max_pages honoured
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert set(metrics) == set(ARCHS) | set(FINETUNED)
+    assert set(metrics) == set(ARCHS) | set(FINETUNED) | ({"ensemble"} if _PARAMS["ensemble"]["enabled"] else set())
     shown = json.loads(_dvc(project, "metrics", "show", "--json").stdout)
     assert "lstm" in json.dumps(shown) and "f1_macro" in json.dumps(shown)
     plots = json.loads(_dvc(project, "plots", "show", "--json").stdout)["data"]
@@ -159,8 +162,46 @@ def test_mlflow_server_shows_one_run_per_architecture(project):
         server.wait(timeout=30)
 
 
-def test_changing_a_train_param_reruns_only_train_and_what_follows(project):
-    """Runs last: it retrains (with another learning rate) in the shared project."""
+def test_fresh_clone_pulls_every_output_from_the_default_remote_and_runs_nothing(project):
+    """`make push` to the default remote (a folder beside the project), `git clone` of the outputs' commit, `make
+    pull`: every output and the MLflow store are back and DVC has nothing to run. The commit is made with a
+    separate index on its own branch: the project's HEAD, index and files stay as they are."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    index_env = {**_env(), "GIT_INDEX_FILE": str(project.parent / "remote-test-index")}
+
+    def git_out(*args: str, env: dict | None = None) -> str:
+        proc = subprocess.run([*git, *args], cwd=project, env=env or _env(), capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    git_out("read-tree", "HEAD", env=index_env)
+    git_out("add", "-A", env=index_env)
+    commit = git_out("commit-tree", git_out("write-tree", env=index_env), "-p", "HEAD", "-m", "outputs")
+    git_out("update-ref", "refs/heads/remote-test", commit)
+    stamp = project.parent / "remote-test-stamp"
+    stamp.touch()
+    make = ["make", "--no-print-directory", "push", f"VENV={Path(sys.executable).parent.parent}", f"STAMP={stamp}"]
+    push = _run(make, project)
+    assert push.returncode == 0 and "pushed mlflow" in push.stdout, push.stdout[-3000:] + push.stderr[-3000:]
+    assert (project.parent / "arabic-ml-pipeline-dvc-store" / "run-state" / "mlflow.tar.gz").is_file()
+    clone = project.parent / "clone"
+    subprocess.run(["git", "clone", "-q", "-b", "remote-test", str(project), str(clone)], check=True)
+    pull = _run([*make[:2], "pull", *make[3:]], clone)
+    assert pull.returncode == 0 and "restored mlflow" in pull.stdout, pull.stdout[-3000:] + pull.stderr[-3000:]
+    for rel in ("models/lstm/best.ckpt", "reports/report.html", "reports/registry.json", "models/lm/gpt2/run.json"):
+        assert (clone / rel).read_bytes() == (project / rel).read_bytes(), rel
+    status = _dvc(clone, "status")
+    assert "up to date" in status.stdout, status.stdout
+    dry = _dvc(clone, "repro", "--dry")
+    assert dry.returncode == 0 and "Running stage" not in dry.stdout, dry.stdout
+
+
+def test_changing_a_train_param_reruns_only_train_and_what_follows(project, tmp_path):
+    """Retrains with another learning rate in a copy of the shared project (which the other tests read)."""
+    from ops.state import rewrite_paths
+
+    shared, project = project, shutil.copytree(project, tmp_path / "proj", symlinks=True)
+    rewrite_paths(project / "mlflow.db", str(shared), str(project))  # the copy's runs keep their artifacts here
     raw = project / "data/raw/docs.jsonl"
     raw_mtime = raw.stat().st_mtime_ns
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
@@ -175,7 +216,7 @@ def test_changing_a_train_param_reruns_only_train_and_what_follows(project):
     # agreement check uses the best classifier), and export (the retrained networks); the language models do not
     # retrain
     ran_expected = {f"train@{a}" for a in ARCHS} | {f"tune@{a}" for a in ARCHS}
-    assert ran == ran_expected | {"evaluate", "export", "register", "report", "generate"}
+    assert ran == ran_expected | {"ensemble", "evaluate", "export", "register", "report", "generate"}
     assert raw.stat().st_mtime_ns == raw_mtime
     # the two experiments side by side: every headline metric with its committed and its new value
     old = json.loads(subprocess.run(["git", "show", "HEAD:reports/metrics.json"], cwd=project, capture_output=True,

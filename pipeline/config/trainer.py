@@ -42,7 +42,9 @@ class TrainerParams(Section):
         "auto", description="Lightning strategy with several devices or nodes: auto, ddp, ddp_spawn or fsdp."
     )
     precision: Precision = Field(
-        "auto", description="Precision on a GPU (auto: bf16-mixed where supported, else 16-mixed); always 32 on CPU."
+        "auto",
+        description="Precision on a GPU (auto: bf16-mixed where supported, else 16-mixed; bf16-mixed on a GPU without "
+        "bf16 is refused); always 32 on CPU.",
     )
     grad_clip: NonNegativeFloat = Field(1.0, description="Gradient-norm clip (0 = off).")
     limit_train_batches: Fraction = Field(1.0, description="Fraction of train batches per epoch.")

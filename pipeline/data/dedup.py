@@ -17,7 +17,7 @@ a ``MinHashLSH`` query of every document gives (tests/test_dedup.py), whatever t
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from datasketch import MinHash
@@ -80,11 +80,16 @@ def _link_bucket(members: list[int], signatures: np.ndarray, threshold: float, s
         groups[i] = mine
 
 
-def group_near_duplicates(signatures: np.ndarray, threshold: float) -> list[int]:
-    """Group id (the smallest member index) for each row of ``signatures`` (n × NUM_PERM)."""
+def group_near_duplicates(
+    signatures: np.ndarray, threshold: float, bands: Callable[[int], np.ndarray] | None = None
+) -> list[int]:
+    """Group id (the smallest member index) for each row of ``signatures`` (n × NUM_PERM, may be an
+    ``np.memmap``: only candidate rows are read). ``bands(b)``, when given, returns band ``b``'s columns
+    (n × ROWS) without reading the whole matrix into memory."""
     sets = DisjointSet()
     for band in range(BANDS):
-        for bucket in _shared_buckets(signatures[:, band * ROWS : (band + 1) * ROWS]):
+        rows = bands(band) if bands else signatures[:, band * ROWS : (band + 1) * ROWS]
+        for bucket in _shared_buckets(rows):
             _link_bucket(bucket.tolist(), signatures, threshold, sets)
     groups = list(range(len(signatures)))
     for subset in sets.subsets():

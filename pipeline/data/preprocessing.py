@@ -1,10 +1,13 @@
 """Preprocessing: documents from the configured source → normalised, tokenised, labelled splits (the
 preprocess stage's work; the output formats are in ``pipeline/stages/preprocess.py``'s docstring).
 
-The source is streamed twice: a first pass keeps only ids, labels and MinHash signatures (to drop exact
-duplicates, group near-duplicates and assign splits), the data checks run, then a second pass processes the
-text in chunks (in ``num_workers`` processes) and writes each document straight to its split. Memory holds no
-text beyond one chunk.
+The source is streamed twice: a first pass keeps only ids, labels and exact-duplicate keys in memory and
+spills the MinHash signatures to a temporary file (to drop exact duplicates, group near-duplicates and assign
+splits), the data checks run, then a second pass processes the text and writes each document straight to its
+split. With ``num_workers`` > 1 both passes send batches of :data:`BATCH` documents to a process pool, at most
+:data:`AHEAD` batches per worker in flight, and take the results back in input order: the output is the same
+as with one process, and memory holds no text beyond the batches in flight. What still grows with the corpus
+is about 200 bytes per document (ids, labels, split, group, the duplicate keys): ``bench/bench_preprocess.py``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import logging
 import multiprocessing as mp
 import os
 import statistics
+import tempfile
 from array import array
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ import numpy as np
 
 from pipeline.config import Params, PreprocessParams
 from pipeline.data import checks as dc
-from pipeline.data.dedup import NUM_PERM, group_near_duplicates, signature
+from pipeline.data.dedup import NUM_PERM, ROWS, group_near_duplicates, signature
 from pipeline.data.jsonl import DataError, write_json
 from pipeline.data.labels import ClassMap
 from pipeline.data.sources import RawDoc, describe, iter_documents
@@ -36,7 +40,9 @@ from pipeline.text.vocab import Vocab
 from pipeline.tracking import tracking_uri
 
 log = logging.getLogger("preprocess")
-CHUNK = 2048
+BATCH = 256  # documents per pool task
+AHEAD = 4  # batches in flight per worker: workers never wait for the main process, memory stays bounded
+BAND_READ = 1 << 16  # signature rows read at a time when a band is gathered from the spill file
 SPLITS = ("train", "val", "test")
 _worker: TextProcessor | None = None  # the processor of this process (the main one or a pool worker)
 _near = True
@@ -63,33 +69,90 @@ def _fingerprint(text: str) -> tuple[bytes, np.ndarray | None]:
     return _text_key(words), (signature(words) if _near else None)
 
 
-def first_pass(params: Params, pool: Any) -> dict[str, Any]:
-    """Ids, class values and signatures of the usable, non-duplicate documents."""
+def _fingerprints(texts: list[str]) -> list[tuple[bytes, np.ndarray | None]]:
+    return [_fingerprint(t) for t in texts]
+
+
+def _process_batch(texts: list[str]) -> list[list[str]]:
+    assert _worker is not None
+    return [_worker(t) for t in texts]
+
+
+def _ordered(pool: Any, fn: Callable[[list[str]], list[Any]], batches: Iterator[list[Any]]) -> Iterator[Any]:
+    """``(batch, fn(texts of batch))`` in input order; with a pool, up to ``AHEAD`` batches per worker in flight
+    (``Pool.imap`` would read the whole source ahead into its task queue)."""
+    if pool is None:
+        for batch in batches:
+            yield batch, fn([doc.text for _, doc in batch])
+        return
+    pending: deque[tuple[list[Any], Any]] = deque()
+    for batch in batches:
+        pending.append((batch, pool.apply_async(fn, ([doc.text for _, doc in batch],))))
+        if len(pending) >= AHEAD * len(pool._pool):
+            done, result = pending.popleft()
+            yield done, result.get()
+    while pending:
+        done, result = pending.popleft()
+        yield done, result.get()
+
+
+class SpilledSignatures:
+    """MinHash signatures written row by row to a file, read back one band at a time (sequential reads, not
+    kept in memory) or row by row (a memory map: only the candidate pairs' rows are touched)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.rows = path, 0
+        self._fh: Any = path.open("wb")
+
+    def append(self, block: list[np.ndarray]) -> None:
+        np.stack(block).astype(np.uint32, copy=False).tofile(self._fh)
+        self.rows += len(block)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def matrix(self) -> np.ndarray:
+        if not self.rows:
+            return np.empty((0, NUM_PERM), dtype=np.uint32)
+        return np.memmap(self.path, dtype=np.uint32, mode="r", shape=(self.rows, NUM_PERM))
+
+    def band(self, b: int) -> np.ndarray:
+        out = np.empty((self.rows, ROWS), dtype=np.uint32)
+        with self.path.open("rb") as fh:
+            for start in range(0, self.rows, BAND_READ):
+                block = np.fromfile(fh, dtype=np.uint32, count=min(BAND_READ, self.rows - start) * NUM_PERM)
+                out[start : start + BAND_READ] = block.reshape(-1, NUM_PERM)[:, b * ROWS : (b + 1) * ROWS]
+        return out
+
+
+def first_pass(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
+    """Stream indices, ids and class values of the usable, non-duplicate documents; their signatures go to
+    ``spill`` (when near-duplicates are grouped)."""
     near = params.preprocess.split.near_duplicates
-    kept: list[int] = []
+    kept = array("q")
     ids: list[str] = []
     values: list[float | str] = []
-    sig_blocks: list[np.ndarray] = []
+    sigs = SpilledSignatures(spill)
     seen: set[bytes] = set()
     dropped: Counter = Counter()
     usable = ((i, doc) for i, doc in enumerate(iter_documents(params)) if _usable(doc, dropped))
-    for chunk in _chunks(usable, CHUNK):
-        texts = [doc.text for _, doc in chunk]
-        prints = pool.map(_fingerprint, texts, chunksize=64) if pool else [_fingerprint(t) for t in texts]
-        block = []
-        for (i, doc), (key, sig) in zip(chunk, prints, strict=True):
-            if key in seen:
-                dropped["duplicate"] += 1
-                continue
-            seen.add(key)
-            kept.append(i)
-            ids.append(doc.id)
-            values.append(doc.label if doc.label is not None else doc.score)  # type: ignore[arg-type]
-            if near:
-                block.append(sig)
-        if block:
-            sig_blocks.append(np.stack(block))
-    sigs = np.vstack(sig_blocks) if sig_blocks else np.empty((0, NUM_PERM), dtype=np.uint32)
+    try:
+        for batch, prints in _ordered(pool, _fingerprints, _chunks(usable, BATCH)):
+            block = []
+            for (i, doc), (key, sig) in zip(batch, prints, strict=True):
+                if key in seen:
+                    dropped["duplicate"] += 1
+                    continue
+                seen.add(key)
+                kept.append(i)
+                ids.append(doc.id)
+                values.append(doc.label if doc.label is not None else doc.score)  # type: ignore[arg-type]
+                if near:
+                    block.append(sig)
+            if block:
+                sigs.append(block)
+    finally:
+        sigs.close()
     return {"kept": kept, "ids": ids, "values": values, "sigs": sigs, "dropped": dropped}
 
 
@@ -128,11 +191,6 @@ def _init_worker(pp: PreprocessParams) -> None:
     _near = pp.split.near_duplicates
 
 
-def _process(text: str) -> list[str]:
-    assert _worker is not None
-    return _worker(text)
-
-
 def _chunks(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while chunk := list(islice(it, size)):
         yield chunk
@@ -153,21 +211,30 @@ def preprocess(params: Params) -> dict[str, Any]:
     """Run the stage; return the data summary."""
     pp = params.preprocess
     _init_worker(pp)
-    process = _worker
-    assert process is not None
     workers = pp.num_workers or os.cpu_count() or 1
     pool = mp.get_context("fork").Pool(workers, _init_worker, (pp,)) if workers > 1 else None
     try:
-        return _run(params, process, pool)
+        with tempfile.TemporaryDirectory(prefix="preprocess-") as tmp:
+            return _run(params, pool, Path(tmp) / "signatures.u32")
     finally:
         if pool:
             pool.close()
             pool.join()
 
 
-def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
+def _kept_documents(params: Params, kept: array) -> Iterator[tuple[int, RawDoc]]:
+    """``(position among kept documents, document)`` of the source's documents at the ``kept`` stream indices
+    (ascending), streamed again."""
+    k = 0
+    for i, doc in enumerate(iter_documents(params)):
+        if k < len(kept) and kept[k] == i:
+            yield k, doc
+            k += 1
+
+
+def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
     base, pp = params.base, params.preprocess
-    meta = first_pass(params, pool)
+    meta = first_pass(params, pool, spill)
     if not meta["ids"]:
         raise DataError(f"{describe(params)}: no document with text and a score or label")
     classes = class_map(params, meta["values"])
@@ -176,10 +243,13 @@ def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
     except ValueError as err:
         raise DataError(str(err)) from None
     if pp.split.near_duplicates:
-        groups = group_near_duplicates(meta["sigs"], pp.split.near_duplicate_threshold)
+        sigs = meta["sigs"]
+        groups = group_near_duplicates(sigs.matrix(), pp.split.near_duplicate_threshold, sigs.band)
     else:
         groups = list(range(len(labels)))
     split_of = assign_splits(meta["ids"], labels, groups, pp, base.seed)
+    group_sizes = np.bincount(np.asarray(groups, dtype=np.int64), minlength=len(groups))
+    groups = array("q", groups)  # 8 bytes a document instead of a list's 36
     planned = {name: dict.fromkeys(classes.labels, 0) for name in SPLITS}
     for name, label in zip(split_of, labels, strict=True):
         planned[name][classes.labels[label]] += 1
@@ -190,8 +260,8 @@ def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
     _enforce(params, found)  # before the second pass: nothing is written when these fail
     if "train" not in split_of:
         raise DataError(f"too few documents ({len(labels)}) to make a training split")
-    position = {stream_index: k for k, stream_index in enumerate(meta["kept"])}
-    del meta["sigs"]
+    del meta["sigs"], meta["values"]
+    spill.unlink(missing_ok=True)
 
     out = Path(base.processed_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -200,11 +270,9 @@ def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
     class_counts = {name: Counter() for name in SPLITS}
     lengths = {name: array("I") for name in SPLITS}
     try:
-        wanted = ((position[i], doc) for i, doc in enumerate(iter_documents(params)) if i in position)
-        for chunk in _chunks(wanted, CHUNK):
-            texts = [doc.text for _, doc in chunk]
-            token_lists = pool.map(_process, texts, chunksize=64) if pool else [process(t) for t in texts]
-            for (k, doc), tokens in zip(chunk, token_lists, strict=True):
+        wanted = _kept_documents(params, meta["kept"])
+        for batch, token_lists in _ordered(pool, _process_batch, _chunks(wanted, BATCH)):
+            for (k, doc), tokens in zip(batch, token_lists, strict=True):
                 name, label = split_of[k], labels[k]
                 row = {
                     "id": doc.id,
@@ -241,14 +309,13 @@ def _run(params: Params, process: TextProcessor, pool: Any) -> dict[str, Any]:
     vocab = Vocab.build_from_counts(counts["train"], pp.min_token_freq, pp.max_vocab_size)
     write_json(out / "classes.json", classes.to_json())
     vocab.save(out / "vocab.json")
-    group_sizes = Counter(groups)
     summary: dict[str, Any] = {
         "source": describe(params),
         "documents": len(labels),
         "dropped": dict(meta["dropped"]),
         "near_duplicates": {
-            "groups": sum(1 for s in group_sizes.values() if s > 1),
-            "documents_grouped": sum(s for s in group_sizes.values() if s > 1),
+            "groups": int(np.count_nonzero(group_sizes > 1)),
+            "documents_grouped": int(group_sizes[group_sizes > 1].sum()),
             "threshold": pp.split.near_duplicate_threshold if pp.split.near_duplicates else None,
         },
         "class_map": {"kind": classes.kind, "method": classes.method},

@@ -41,7 +41,7 @@ class LMModule(L.LightningModule):
         inputs, classes, targets = batch
         total, count = token_loss(self(inputs, classes), targets)
         loss = total / max(1, count)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=max(1, count))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=max(1, count), sync_dist=True)
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -54,7 +54,10 @@ class LMModule(L.LightningModule):
         self._val_count += count
 
     def on_validation_epoch_end(self) -> None:
-        mean = self._val_sum / max(1, self._val_count)
+        # token-weighted over every process of a distributed training (a no-op in one process)
+        both = torch.tensor([self._val_sum, float(self._val_count)], dtype=torch.float64, device=self.device)
+        total, count = self.trainer.strategy.reduce(both, reduce_op="sum").tolist()
+        mean = total / max(1.0, count)
         self.log("val/loss", mean, prog_bar=True)
         self.log("val/perplexity", min(perplexity(mean), 1e30))
 

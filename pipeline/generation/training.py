@@ -49,8 +49,9 @@ def load_codec(params: Params, name: str, labels: list[str]) -> tuple[Any, Path 
     return Codec(tokenizer, labels), folder
 
 
-def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRecord:
-    """Train ``name`` and save it to ``<models_dir>/lm/<name>/``; return the run record.
+def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRecord | None:
+    """Train ``name`` and save it to ``<models_dir>/lm/<name>/``; return the run record (None in the non-zero
+    ranks of a distributed training, which write nothing).
     ``callbacks``: extra Lightning callbacks (tests interrupt a training with one)."""
     if name not in LM_NAMES:
         raise ParamsError(f"unknown language model {name!r}; allowed: {', '.join(LM_NAMES)}")
@@ -62,6 +63,7 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRec
     from pipeline.generation.module import LMModule
     from pipeline.generation.packing import pack, stack, token_stream
     from pipeline.generation.store import save_lm
+    from pipeline.training.distributed import is_rank_zero
     from pipeline.training.fit import FitSpec, fit
     from pipeline.training.state import open_state
 
@@ -87,8 +89,11 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRec
         raise ParamsError(f"generate.train.block_size ({gt.block_size}) exceeds the model's context ({limit})")
 
     out_dir = Path(base.models_dir) / "lm" / name
-    shutil.rmtree(out_dir, ignore_errors=True)
-    state = open_state(Path(gt.state_dir) / name, lm_fingerprint(params, name, shared_dir), gt.resume, name)
+    writer = is_rank_zero(gt)
+    if writer:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    fp = lm_fingerprint(params, name, shared_dir)
+    state = open_state(Path(gt.state_dir) / name, fp, gt.resume, name, read_only=not writer)
     hyperparams = flat_params(params, ("base", "generate"))
     spec = FitSpec(
         name=f"train_lm-{name}",
@@ -105,6 +110,8 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRec
         DataLoader(val_ds, batch_size=max(gt.batch_size, 32), shuffle=False, num_workers=gt.num_workers),
     )
     result = fit(module, loaders, gt, base, spec, callbacks=callbacks)
+    if not result.rank_zero:
+        return None
 
     best_state = torch.load(result.best, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(best_state)

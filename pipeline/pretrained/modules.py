@@ -36,7 +36,8 @@ class MLMModule(L.LightningModule):
         loss = self.mlm_loss(batch)
         tokens = int((batch["labels"] != IGNORE).sum())
         # weighted by masked tokens: the epoch value is the mean loss per masked token
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=tokens, prog_bar=stage == "val")
+        val = stage == "val"
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=tokens, prog_bar=val, sync_dist=True)
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -49,7 +49,7 @@ def bert_config(params: Params, tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
+def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord | None:
     """Build the corpus, train tokenizer and MLM, write ``<output_dir>/bert``; return the run record."""
     import lightning as L
 
@@ -60,6 +60,7 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
     from pipeline.pretrained.text import model_text
     from pipeline.pretrained.tokenizer import train_wordpiece
     from pipeline.training.callbacks import RecordCurve
+    from pipeline.training.distributed import is_rank_zero
     from pipeline.training.fit import LM_MONITOR, FitSpec, fit, resumable_settings
     from pipeline.training.optim import optim_settings
     from pipeline.training.state import fingerprint, open_state
@@ -87,8 +88,10 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
         ARCH, base.seed, base.deterministic, resumable_settings(pp), normalize, corpus_digest(corpus.texts)
     )
     out_dir = Path(pp.output_dir) / ARCH
-    shutil.rmtree(out_dir, ignore_errors=True)
-    state = open_state(Path(pp.state_dir) / ARCH, fp, pp.resume, "pretrain")
+    writer = is_rank_zero(pp)
+    if writer:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    state = open_state(Path(pp.state_dir) / ARCH, fp, pp.resume, "pretrain", read_only=not writer)
     saved_tokenizer = state.dir / "tokenizer"
 
     L.seed_everything(base.seed, workers=True)
@@ -96,7 +99,8 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
         tokenizer = load_tokenizer(str(saved_tokenizer))
     else:
         tokenizer = train_wordpiece(train_texts, pp.vocab_size, pp.min_frequency, pp.max_length)
-        tokenizer.save_pretrained(str(saved_tokenizer))
+        if writer:
+            tokenizer.save_pretrained(str(saved_tokenizer))
     config = bert_config(params, tokenizer)
     module = MLMModule(config, optim_settings(pp))
     dm = MLMDataModule(
@@ -129,6 +133,8 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord:
         out_dir=out_dir,
     )
     result = fit(module, dm, pp, base, spec, WithPerplexity(), callbacks)
+    if not result.rank_zero:
+        return None
 
     best = MLMModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True)
     best.model.save_pretrained(str(out_dir))

@@ -29,8 +29,9 @@ from pipeline.tracking import flat_params, provenance
 from pipeline.training.run_record import RunRecord
 
 
-def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRecord:
-    """Fine-tune ``arch``; write ``<models_dir>/<arch>/`` and return its run record."""
+def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRecord | None:
+    """Fine-tune ``arch``; write ``<models_dir>/<arch>/`` and return its run record (rank 0 of a distributed
+    training; the other ranks return None)."""
     import lightning as L
 
     from pipeline.evaluation.latency import latency
@@ -38,6 +39,7 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     from pipeline.pretrained.hub import load_tokenizer, local_files, quiet, resolve_checkpoint
     from pipeline.pretrained.predictor import PretrainedPredictor
     from pipeline.pretrained.text import model_text
+    from pipeline.training.distributed import is_rank_zero
     from pipeline.training.fit import CLASSIFIER_MONITOR, FitSpec, fit, resumable_settings
     from pipeline.training.module import ClassifierModule, balanced_class_weights
     from pipeline.training.state import fingerprint, open_state
@@ -62,7 +64,9 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     module = ClassifierModule(arch, 0, len(labels), settings, weights, checkpoint=checkpoint, labels=labels)
 
     out_dir = Path(base.models_dir) / arch
-    shutil.rmtree(out_dir, ignore_errors=True)
+    writer = is_rank_zero(ft)
+    if writer:
+        shutil.rmtree(out_dir, ignore_errors=True)
     tunable = {k: v for k, v in resumable_settings(ft).items() if k != "checkpoints"}
     fp = fingerprint(
         arch,
@@ -81,10 +85,12 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
         monitor=CLASSIFIER_MONITOR,
         tags={"arch": arch},
         hyperparams=hyperparams,
-        state=open_state(Path(ft.state_dir) / arch, fp, ft.resume, arch),
+        state=open_state(Path(ft.state_dir) / arch, fp, ft.resume, arch, read_only=not writer),
         out_dir=out_dir,
     )
     result = fit(module, dm, ft, base, spec, callbacks=callbacks)
+    if not result.rank_zero:
+        return None
 
     best = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True).net.model
     best_dir = out_dir / "best"

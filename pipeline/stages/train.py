@@ -24,6 +24,7 @@ from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
 from pipeline.models.registry import ARCHITECTURES, is_neural, is_pretrained
 from pipeline.training.classifier import train_baseline, train_network
+from pipeline.training.distributed import is_rank_zero
 from pipeline.training.run_record import RunRecord
 from pipeline.tuning.overlay import apply_tuned, record_tuned
 
@@ -47,15 +48,18 @@ def with_seed(params: Params, seed: int) -> Params:
     return params.model_copy(update={"base": params.base.model_copy(update={"seed": seed})})
 
 
-def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRecord:
+def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRecord | None:
     """Train ``arch`` once per seed of ``train.seeds`` (or once with ``base.seed``); return the primary
-    run record. ``callbacks`` are extra Lightning callbacks (tests use one to interrupt a training)."""
+    run record. ``callbacks`` are extra Lightning callbacks (tests use one to interrupt a training).
+    In a distributed training every process runs this; only rank 0 writes and returns a record."""
     trainable(arch)
     params = apply_tuned(params, arch)  # the tune stage's best params, if any
     seeds = params.train.seeds or [params.base.seed]
     out_dir = Path(params.base.models_dir) / arch
-    shutil.rmtree(out_dir, ignore_errors=True)
-    records = []
+    writer = is_rank_zero(params.train)
+    if writer:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    records: list[Any] = []
     for i, seed in enumerate(seeds):
         target = out_dir if i == 0 else out_dir / "seeds" / str(seed)
         state = Path(params.train.state_dir) / (arch if i == 0 else f"{arch}-seed-{seed}")
@@ -66,6 +70,8 @@ def train(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRecord
             records.append(train_network(seeded, arch, target, state, callbacks))
         else:
             records.append(train_baseline(seeded, arch, target))
+    if not writer:
+        return None
     record_tuned(params, arch, records)
     return records[0]
 

@@ -18,6 +18,7 @@ from pipeline.models.registry import ARCHITECTURES
 from pipeline.models.vectors import read_info
 from pipeline.text.vocab import Vocab
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow
+from pipeline.training.distributed import is_rank_zero
 from pipeline.training.fit import CLASSIFIER_MONITOR, FitSpec, fit, resumable_settings
 from pipeline.training.run_record import RunRecord
 from pipeline.training.state import fingerprint, open_state
@@ -53,9 +54,9 @@ def build_classifier(
 
 def train_network(
     params: Params, arch: str, out_dir: Path, state_dir: Path, callbacks: Sequence[Any] = ()
-) -> RunRecord:
+) -> RunRecord | None:
     """One training of network ``arch`` with ``params.base.seed`` into ``out_dir``, resumable from
-    ``state_dir`` (see :mod:`pipeline.training.fit`)."""
+    ``state_dir`` (see :mod:`pipeline.training.fit`); None in the non-zero ranks of a distributed training."""
     import lightning as L
 
     from pipeline.training.data import ReviewDataModule
@@ -72,7 +73,9 @@ def train_network(
     )
     model = build_classifier(arch, vocab, num_classes, tp, vectors, base.seed, dm.split("train").labels)
 
-    shutil.rmtree(out_dir, ignore_errors=True)
+    writer = is_rank_zero(tp)
+    if writer:
+        shutil.rmtree(out_dir, ignore_errors=True)
     fp = fingerprint(
         arch,
         base.seed,
@@ -86,11 +89,13 @@ def train_network(
         monitor=CLASSIFIER_MONITOR,
         tags={"arch": arch},
         hyperparams=flat_params(params),
-        state=open_state(state_dir, fp, tp.resume, arch),
+        state=open_state(state_dir, fp, tp.resume, arch, read_only=not writer),
         out_dir=out_dir,
         sanity_val_steps=None,
     )
     result = fit(model, dm, tp, base, spec, callbacks=callbacks)
+    if not result.rank_zero:
+        return None
 
     curve = result.recorder.curve
     best = max(curve, key=lambda r: r.get(CLASSIFIER_MONITOR, float("-inf"))) if curve else {}

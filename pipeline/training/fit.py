@@ -10,6 +10,10 @@ A fit with a :class:`~pipeline.training.state.TrainingState` is resumable: while
 a run with the same fingerprint resumes from ``last.ckpt`` in the same MLflow run; at the end both move to
 ``out_dir`` and the state is removed. A fit without state (an Optuna trial) keeps no checkpoint and logs
 nothing to MLflow itself (the trial's callbacks do).
+
+Distributed (``devices`` > 1 or ``num_nodes`` > 1 with ``ddp``/``ddp_spawn``/``fsdp``): every process runs the
+stage; only global rank 0 (:mod:`pipeline.training.distributed`) keeps the state, the checkpoints and the MLflow
+run, and :attr:`FitResult.rank_zero` tells the caller whether to write its run record.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import ParamsError
 from pipeline.runtime import ThreadSettings, apply_thread_policy
 from pipeline.training.callbacks import RecordCurve, ThreadGovernor, best_and_last
+from pipeline.training.distributed import is_rank_zero
 from pipeline.training.state import TrainingState
 
 log = logging.getLogger("fit")
@@ -58,21 +64,41 @@ def resumable_settings(section: Any) -> dict[str, Any]:
     return {k: v for k, v in section.model_dump().items() if k not in RESUME_FREE}
 
 
+class PrecisionError(ParamsError):
+    """A device or precision this machine cannot train with (no GPU, or bf16 on a GPU without it)."""
+
+
 def resolve_precision(choice: str, cuda: bool, bf16_supported: bool = False) -> str:
-    """Lightning precision: mixed precision only on a CUDA GPU, full 32-bit on CPU."""
+    """Lightning precision: mixed precision only on a CUDA GPU, full 32-bit on CPU; ``bf16-mixed`` asked for on a
+    GPU without bf16 support is refused (:class:`PrecisionError`) rather than silently emulated."""
     if not cuda:
         return "32-true"
     if choice == "auto":
         return "bf16-mixed" if bf16_supported else "16-mixed"
+    if choice == "bf16-mixed" and not bf16_supported:
+        raise PrecisionError(
+            "precision bf16-mixed: this GPU has no bf16 support (compute capability < 8.0); use auto, 16-mixed or 32"
+        )
     return "32-true" if choice == "32" else choice
 
 
+def resolve_device(accelerator: str, choice: str, cuda_available: bool, bf16_supported: bool) -> tuple[str, str]:
+    """(device kind ``cuda`` or ``cpu``, Lightning precision) for the ``accelerator`` and ``precision`` keys on a
+    machine with or without a CUDA GPU; ``accelerator: gpu`` without one is refused (:class:`PrecisionError`)."""
+    if accelerator == "gpu" and not cuda_available:
+        raise PrecisionError(
+            "accelerator gpu: no CUDA GPU is visible (torch.cuda.is_available() is False); use auto or cpu"
+        )
+    cuda = accelerator != "cpu" and cuda_available
+    return ("cuda" if cuda else "cpu"), resolve_precision(choice, cuda, cuda and bf16_supported)
+
+
 def device_precision(accelerator: str, choice: str) -> str:
-    """:func:`resolve_precision` for the device ``accelerator`` will train on."""
+    """:func:`resolve_precision` for the device ``accelerator`` will train on, on this machine."""
     import torch
 
-    cuda = accelerator != "cpu" and torch.cuda.is_available()
-    return resolve_precision(choice, cuda, cuda and torch.cuda.is_bf16_supported())
+    cuda = torch.cuda.is_available()
+    return resolve_device(accelerator, choice, cuda, cuda and torch.cuda.is_bf16_supported())[1]
 
 
 @dataclass
@@ -105,6 +131,9 @@ class FitResult:
     run_id: str | None = None
     experiment_id: str | None = None
     client: Any = None  # MlflowClient
+    rank_zero: bool = True  # False in the other processes of a distributed fit: they write nothing
+    world_size: int = 1  # processes that trained together (DDP ranks over all nodes)
+    gpu_memory_peak_mb: float | None = None  # torch.cuda.max_memory_allocated during the fit, on a GPU
     best: Path | None = None
     last: Path | None = None
 
@@ -124,6 +153,8 @@ class FitResult:
             "resumed_at_epoch": self.recorder.start_epoch if self.resumed else None,
             "best_epoch": best_row.get("epoch"),
             "torch_threads": self.threads.intra_op,
+            "world_size": self.world_size,
+            "gpu_memory_peak_mb": self.gpu_memory_peak_mb,
         }
 
 
@@ -182,6 +213,22 @@ def build_trainer(
     return trainer, precision
 
 
+def _cuda_peak_reset(trainer: Any) -> bool:
+    """Whether the fit runs on a CUDA GPU; if so, start counting its peak memory afresh."""
+    import torch
+
+    cuda = trainer.strategy.root_device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(trainer.strategy.root_device)
+    return cuda
+
+
+def _cuda_peak_mb() -> float:
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
 def _mlflow_logger(spec: FitSpec, base: Any) -> Any:
     from lightning.pytorch.loggers import MLFlowLogger
 
@@ -213,8 +260,9 @@ def fit(
     threads = apply_thread_policy(requested, spec.processes * processes_per_machine(section))
     recorder = recorder or RecordCurve()
     state = spec.state
-    logger = _mlflow_logger(spec, base) if state is not None else False
-    if state is not None:
+    writer = is_rank_zero(section)
+    logger = _mlflow_logger(spec, base) if state is not None and writer else False
+    if state is not None and writer:
         if state.mlflow_run_id is not None:  # a resumed training reopens its run as this process's
             from pipeline.tracking import claim_run
 
@@ -233,6 +281,7 @@ def fit(
         loaders = {"train_dataloaders": data[0], "val_dataloaders": data[1]}
     else:
         loaders = {"datamodule": data}
+    cuda = _cuda_peak_reset(trainer)
     trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None, weights_only=True, **loaders)
 
     result = FitResult(
@@ -241,15 +290,17 @@ def fit(
         precision=precision,
         device=str(trainer.strategy.root_device),
         threads=threads,
+        rank_zero=trainer.is_global_zero,
+        world_size=trainer.world_size,
+        gpu_memory_peak_mb=_cuda_peak_mb() if cuda else None,
     )
-    if state is None:
+    if state is None or not trainer.is_global_zero:
         return result
     out_dir = spec.out_dir or state.dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    if trainer.is_global_zero:
-        for name in ("best.ckpt", "last.ckpt"):
-            shutil.move(str(state.checkpoints / name), str(out_dir / name))
-        state.clear()
+    for name in ("best.ckpt", "last.ckpt"):
+        shutil.move(str(state.checkpoints / name), str(out_dir / name))
+    state.clear()
     result.run_id, result.experiment_id, result.client = logger.run_id, logger.experiment_id, logger.experiment
     result.best, result.last = out_dir / "best.ckpt", out_dir / "last.ckpt"
     return result

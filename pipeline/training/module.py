@@ -103,7 +103,8 @@ class ClassifierModule(L.LightningModule):
         logits = self._logits(batch)
         loss = self.loss(logits.float(), batch["labels"])
         metrics.update(logits.argmax(-1), batch["labels"])
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["labels"]))
+        n = len(batch["labels"])
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)  # mean of ranks
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")  # the monitored metric
         return loss
 

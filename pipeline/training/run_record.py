@@ -40,6 +40,8 @@ class RunRecord(BaseModel):
     device: str
     precision: str | None
     torch_threads: int | None = None
+    world_size: int | None = Field(None, description="Training processes (DDP ranks over all nodes); 1 alone.")
+    gpu_memory_peak_mb: float | None = Field(None, description="Peak CUDA memory allocated by the fit (rank 0).")
     train_time_s: float
     epochs_run: int
     resumed_at_epoch: int | None = None

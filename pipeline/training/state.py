@@ -47,14 +47,20 @@ class TrainingState:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def open_state(state_dir: Path, fp: str, resume: bool, name: str) -> TrainingState:
-    """The state of an interrupted training with fingerprint ``fp`` (resumable), else a fresh empty one."""
+def open_state(state_dir: Path, fp: str, resume: bool, name: str, read_only: bool = False) -> TrainingState:
+    """The state of an interrupted training with fingerprint ``fp`` (resumable), else a fresh empty one.
+
+    ``read_only``: the same decision without touching the folder (the other processes of a distributed
+    training, which start once rank 0 has opened the state: they resume exactly when it does)."""
     last, state_file = state_dir / "checkpoints" / "last.ckpt", state_dir / "state.json"
     if resume and last.is_file() and state_file.is_file():
         saved = read_json(state_file)
         if saved.get("fingerprint") == fp:
             return TrainingState(state_dir, fp, last, saved.get("mlflow_run_id"))
-        log.info("%s: discarding the state of an interrupted training with other params or data", name)
+        if not read_only:
+            log.info("%s: discarding the state of an interrupted training with other params or data", name)
+    if read_only:
+        return TrainingState(state_dir, fp, None, None)
     shutil.rmtree(state_dir, ignore_errors=True)
     (state_dir / "checkpoints").mkdir(parents=True)
     return TrainingState(state_dir, fp, None, None)

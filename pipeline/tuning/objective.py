@@ -86,7 +86,9 @@ def fit_trial(
     from pipeline.training.data import loader
     from pipeline.training.fit import FitSpec, fit
 
-    base, tp = params.base, params.train
+    base = params.base
+    # one process per trial (parallel trials are tune.workers): never a DDP launch from inside a study
+    tp = params.train.model_copy(update={"devices": 1, "num_nodes": 1, "strategy": "auto"})
     tuned_pp = bool(preprocess_keys(trial.params))
     tok = data.tokenised(params.preprocess if tuned_pp else None)
     L.seed_everything(base.seed, workers=True, verbose=False)
