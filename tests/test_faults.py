@@ -255,13 +255,14 @@ def test_sigterm_ends_the_stage_runs_killed_and_fails_its_trial(workdir, tune_da
     import optuna
 
     proc = _start_tune(workdir, tune_data)
-    _wait_for_a_running_trial(workdir, proc, settle=0.3)
+    _wait_for_a_running_trial(workdir, proc)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert stderr.strip().splitlines()[-1].startswith("stopped by SIGTERM: "), stderr[-3000:]
     status = {r.info.run_name: r.info.status for r in _runs(workdir)}
-    assert status["tune-lstm"] == "KILLED" and "KILLED" in {s for n, s in status.items() if n.startswith("trial-")}
+    trials = {n: s for n, s in status.items() if n.startswith("trial-")}
+    assert status["tune-lstm"] == "KILLED" and "KILLED" in trials.values(), (status, stderr[-3000:])
     assert "RUNNING" not in status.values(), status
     storage = f"sqlite:///{workdir / 'optuna.db'}"
     (summary,) = optuna.get_all_study_summaries(storage)
