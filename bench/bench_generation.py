@@ -102,6 +102,8 @@ def run_dataset(params: Any) -> dict[str, Any]:
             best_epoch=run["best_epoch"],
             train_stream_tokens=run["train_stream_tokens"],
             stage_seconds=timings[row["model"]],
+            train_tokens_per_s=run["train_tokens_per_s"],  # in the run record (runs.json), not metrics.json
+            torch_threads=run["torch_threads"],
             class_agreement=result["class_agreement"]["by_model"][row["model"]]["rate"],
         )
     return result

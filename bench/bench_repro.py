@@ -1,4 +1,5 @@
-"""Benchmark the DVC spine: a full `dvc repro` on the demo site, a no-op repro, and what a train change re-runs.
+"""Benchmark the DVC spine: a full `dvc repro` on the demo site (with its per-stage split), a no-op repro, and
+what a train change re-runs.
 
 Runs in a fresh copy of the repository (its own git repo and MLflow store) with the committed params, so the
 figures are those of `make run` after set-up. Writes ``reports/bench/repro.json``.
@@ -23,35 +24,50 @@ from _common import REPO, save, table
 BIN = Path(sys.executable).parent
 
 
-def run(args: list[str], cwd: Path) -> tuple[float, str]:
+def run(args: list[str], cwd: Path) -> tuple[float, str, dict[str, float]]:
+    """Run ``args``; its wall time, stdout and the seconds from each ``Running stage`` line to the next (or to
+    the end): the stage's command plus DVC's hashing and lock writing after it."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    env["PYTHONUNBUFFERED"] = "1"  # lines arrive when printed, so their timestamps split the stages
     env.pop("MLFLOW_TRACKING_URI", None)
     start = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    lines, marks = [], []  # (stage, time its line arrived)
+    with subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Running stage"):
+                marks.append((line.split("'")[1], time.perf_counter()))
+    end = time.perf_counter()
+    out = "".join(lines)
     if proc.returncode:
-        sys.exit(f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return elapsed, proc.stdout
+        sys.exit(f"{' '.join(args)} failed:\n{out[-6000:]}")
+    ends = [t for _, t in marks[1:]] + [end] if marks else []  # a no-op repro runs no stage
+    split = {stage: round(stop - begin, 1) for (stage, begin), stop in zip(marks, ends, strict=True)}
+    return end - start, out, split
 
 
 def main() -> None:
+    load_before = os.getloadavg()  # the split is clean only on an idle machine
     with tempfile.TemporaryDirectory(prefix="bench-repro-") as tmp:
         proj = Path(tmp) / "proj"
         proj.mkdir()
         snapshot_repo(REPO, proj)
-        full_s, full_out = run([str(BIN / "dvc"), "repro"], proj)
+        full_s, full_out, split = run([str(BIN / "dvc"), "repro"], proj)
+        print(f"full repro {full_s:.1f} s; per stage (s): {split}", flush=True)
         stages = [line.split("'")[1] for line in full_out.splitlines() if line.startswith("Running stage")]
         metrics = (proj / "reports" / "metrics.json").read_text()
-        noop_s, noop_out = run([str(BIN / "dvc"), "repro"], proj)
+        noop_s, noop_out, _ = run([str(BIN / "dvc"), "repro"], proj)
         params = yaml.safe_load((proj / "params.yaml").read_text(encoding="utf-8"))
         params["train"]["lr"] = params["train"]["lr"] / 2
         (proj / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
-        rerun_s, rerun_out = run([str(BIN / "dvc"), "repro"], proj)
+        rerun_s, rerun_out, _ = run([str(BIN / "dvc"), "repro"], proj)
         rerun = [line.split("'")[1] for line in rerun_out.splitlines() if line.startswith("Running stage")]
         raw_docs = len((proj / "data" / "raw" / "docs.jsonl").read_text(encoding="utf-8").splitlines())
     figures = {
         "full_repro_s": round(full_s, 1),
         "stages_run": stages,
+        "stage_s": split,
+        "load_before": [round(x, 2) for x in load_before],
         "documents_scraped": raw_docs,
         "noop_repro_s": round(noop_s, 2),
         "noop_ran_nothing": "Running stage" not in noop_out,
@@ -72,6 +88,8 @@ def main() -> None:
             ("  ... in (s)", figures["train_lr_change_repro_s"]),
         ]
     )
+    print("per stage (s), slowest first")
+    table(sorted(split.items(), key=lambda kv: -kv[1]))
     for arch, m in figures["metrics"].items():
         table([(f"{arch} test acc / macro-F1", f"{m['accuracy']:.3f} / {m['f1_macro']:.3f}")])
     print(f"wrote {path}")

@@ -6,6 +6,7 @@ import ast
 import importlib
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 STAGES_DIR = Path(__file__).parent / "stages"
@@ -31,10 +32,40 @@ def stages() -> dict[str, str]:
     return found
 
 
+def stage_files(dvc_yaml: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Per ``dvc.yaml`` stage, the files it reads (its deps other than code) and writes (its outs); ``{}``
+    without a readable ``dvc.yaml``. ``${item}`` reads ``<item>``, other ``${…}`` are params values."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return {}
+    found = {}
+    for name, stage in spec.items():
+        body = stage.get("do", stage)
+        deps = [str(d) for d in body.get("deps", []) if str(d).split("/")[0] not in ("pipeline", "scraping")]
+        outs = [str(next(iter(o)) if isinstance(o, dict) else o) for o in body.get("outs", [])]
+        found[name] = ([d.replace("${item}", "<item>") for d in deps], [o.replace("${item}", "<item>") for o in outs])
+    return found
+
+
 def usage() -> str:
-    lines = ["usage: python -m pipeline <command> [args]   (each stage has --help)", "", "stages:"]
+    lines = ["usage: python -m pipeline <command> [args]   (each stage has --help)", ""]
+    lines += ["stages (with what they read and write, from dvc.yaml; <item>: each of the stage's foreach list):"]
     width = max(map(len, stages()))
-    lines += [f"  {name:<{width}}  {summary}" for name, summary in stages().items()]
+    dvc_yaml = Path("dvc.yaml") if Path("dvc.yaml").is_file() else Path(__file__).resolve().parents[1] / "dvc.yaml"
+    files = stage_files(dvc_yaml)
+    pad = " " * (width + 4)
+    for name, summary in stages().items():
+        lines.append(f"  {name:<{width}}  {summary}")
+        reads, writes = files.get(name, ([], []))
+        for label, paths in (("reads:", reads), ("writes:", writes)):
+            if paths:
+                text = f"{label} {', '.join(paths)}"
+                lines += textwrap.wrap(
+                    text, 120, initial_indent=pad, subsequent_indent=pad + "  ", break_on_hyphens=False
+                )
     lines += ["", "other commands:"]
     lines += [f"  {name:<{width}}  {summary}" for name, summary in COMMANDS.items()]
     return "\n".join(lines)

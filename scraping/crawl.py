@@ -123,6 +123,7 @@ def run_crawl(cfg: CrawlConfig) -> dict[str, Any]:
     settings.update(scrapy_settings(cfg, left), priority="cmdline")
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(ReviewsSpider)
+    bar = PageBar(crawler, left or None) if sys.stdout.isatty() else None  # held: Scrapy's signals are weak
     started = time.perf_counter()
     process.crawl(
         crawler,
@@ -137,8 +138,28 @@ def run_crawl(cfg: CrawlConfig) -> dict[str, Any]:
     )
     process.start()
     elapsed = time.perf_counter() - started
+    if bar is not None:
+        bar.close()
     stats = dict(crawler.stats.get_stats())
     return _result(journal, stats.get("finish_reason"), stats, elapsed, pages_before)
+
+
+class PageBar:
+    """On a terminal: pages fetched, pages/s and (with ``scrape.max_pages``) the ETA, refreshed every second
+    (tqdm on stdout). The scrape stage creates none when stdout is not a terminal, so CI logs stay short."""
+
+    def __init__(self, crawler: Any, total: int | None) -> None:
+        from scrapy import signals
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="crawl", unit="page", file=sys.stdout, mininterval=1.0, dynamic_ncols=True)
+        crawler.signals.connect(self.page, signal=signals.response_received)
+
+    def page(self, response: Any, request: Any, spider: Any) -> None:
+        self.bar.update()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _result(

@@ -190,3 +190,7 @@ def write_report_inputs(root: Path, text: str, title: str = "Arabic review class
         reports / "generation" / "samples.json",
         [{"model": "gpt2", "topic": "hotels", "decoding": {"name": "greedy"}, "text": text}],
     )
+    _dump(
+        reports / "generation" / "runs.json",
+        {"gpt2": {"train_tokens_per_s": 4321.5, "mlflow_run_id": "run-gpt2"}},
+    )

@@ -32,6 +32,26 @@ def test_help_lists_every_stage_with_one_line_each():
         assert summary and "\n" not in summary, name
 
 
+def test_help_says_what_each_stage_reads_and_writes():
+    import yaml
+
+    out = run("--help").stdout
+    blocks = {}  # stage -> its lines under the listing
+    for line in out.split("\nother commands:")[0].splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            current = blocks.setdefault(line.split()[0], [])
+        elif line.startswith("   ") and blocks:
+            current.append(line.strip())
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    for name, stage in spec.items():
+        text = " ".join(blocks[name])
+        outs = [next(iter(o)) if isinstance(o, dict) else o for o in stage.get("do", stage)["outs"]]
+        assert text.startswith("reads: ") and "writes: " in text, name
+        for path in outs:
+            assert path.replace("${item}", "<item>") in text.split("writes: ")[1], (name, path)
+    assert "writes: reports/generation/metrics.json" in out and "pipeline/cli.py" not in out  # code deps left out
+
+
 @pytest.mark.parametrize("stage", STAGE_FILES)
 def test_every_stage_has_help(stage):
     out = run(stage, "--help")

@@ -46,7 +46,7 @@ def test_scraped_markup_is_escaped_in_markdown_and_html(reported):
 def test_figures_are_drawn_once_and_shared_by_both_outputs(reported):
     reports, md, html = reported
     names = sorted(p.stem for p in (reports / "figures").glob("*.png"))
-    assert names == ["calibration", "confusion", "cost", "curves", "explain-lstm", "pr", "tuning-lstm"]
+    assert names == ["calibration", "confusion", "cost", "curves", "explain-lstm", "loss", "pr", "tuning-lstm"]
     for name in names:
         png = (reports / "figures" / f"{name}.png").read_bytes()
         assert f"](figures/{name}.png)" in md
@@ -67,6 +67,9 @@ def test_every_section_is_in_both_outputs(reported):
     assert "<code>mlflow.pyfunc.load_model(&#34;models:/arabic-reviews-classifier@champion&#34;)</code>" in html
     assert "Interpretability" in html and html.count('class="tok"') == 3
     assert "Class agreement" in md and "Class agreement" in html
+    # the language models' throughput and MLflow runs come from generation/runs.json
+    assert "| dataset | model | perplexity | bleu | train_tokens_per_s | mlflow_run_id |" in md
+    assert "| demo | gpt2 | 123.5 | 1.5 | 4322 | run-gpt2 |" in md
 
 
 def test_markdown_escape_rules():

@@ -196,3 +196,74 @@ def test_max_samples_caps_the_source(workdir):
     write_raw(workdir, make_raw_docs(100))
     write_params(workdir / "params.yaml", {"preprocess.max_samples": 50})
     assert preprocess(load_params())["documents"] == 50
+
+
+# ------------------------------------------------------------------ predefined (official) splits
+
+
+def _split_rows(n=90, with_val=True):
+    names = ["train", "validation", "test"] if with_val else ["train", "test"]
+    rows = []
+    for i, d in enumerate(make_raw_docs(n, seed=3)):
+        rows.append({"text": d["text"], "polarity": ["neg", "pos"][i % 2], "ref": f"r{i:03d}",
+                     "part": names[(i // 2) % len(names)]})  # fmt: skip
+    return rows
+
+
+def _split_params(workdir, extra=None):
+    data = {"source": "file", "path": "reviews.csv", "score_column": None, "label_column": "polarity"}
+    write_params(
+        workdir / "params.yaml", {"data": {**data, "id_column": "ref", "split_column": "part", **(extra or {})}}
+    )
+
+
+def test_a_split_column_is_used_as_given(workdir):
+    rows = _split_rows()
+    _write_csv(workdir / "reviews.csv", rows)
+    _split_params(workdir)
+    summary = preprocess(load_params())
+    out = _rows(workdir)
+    expected = {"train": "train", "validation": "val", "test": "test"}
+    for name, split in out.items():
+        assert {r["id"] for r in split} == {r["ref"] for r in rows if expected[r["part"]] == name}, name
+    assert summary["split_source"] == "column part"
+    assert summary["cross_split_duplicates"] == {"exact": 0, "near_groups": 0}
+
+
+def test_train_test_splits_get_validation_carved_from_train(workdir):
+    rows = _split_rows(with_val=False)
+    _write_csv(workdir / "reviews.csv", rows)
+    _split_params(workdir)
+    preprocess(load_params())
+    out = _rows(workdir)
+    official_test = {r["ref"] for r in rows if r["part"] == "test"}
+    assert {r["id"] for r in out["test"]} == official_test  # the test split exactly as given
+    assert out["val"] and {r["id"] for r in out["val"]} <= {r["ref"] for r in rows if r["part"] == "train"}
+    assert {r["label_name"] for r in out["val"]} == {"neg", "pos"}  # stratified
+
+
+def test_duplicates_across_predefined_splits_are_reported_not_dropped_from_test(workdir):
+    rows = _split_rows()
+    copy = next(r for r in rows if r["part"] == "train")
+    rows.append({**copy, "ref": "dup-in-test", "part": "test"})  # the same text in train and in test
+    rows.append({**copy, "ref": "dup-in-train", "part": "train"})  # and again in train: dropped there
+    _write_csv(workdir / "reviews.csv", rows)
+    _split_params(workdir)
+    summary = preprocess(load_params())
+    out = _rows(workdir)
+    assert "dup-in-test" in {r["id"] for r in out["test"]}
+    assert "dup-in-train" not in {r["id"] for s in out.values() for r in s}
+    assert summary["cross_split_duplicates"]["exact"] == 1 and summary["dropped"]["duplicate"] == 1
+    assert summary["cross_split_duplicates"]["near_groups"] >= 1
+
+
+def test_an_unknown_split_name_is_one_line_naming_the_row_and_the_allowed_names(workdir):
+    rows = _split_rows(12)
+    rows[4]["part"] = "holdout"
+    _write_csv(workdir / "reviews.csv", rows)
+    _split_params(workdir)
+    with pytest.raises(
+        DataError, match=r"reviews.csv: row 6: split 'holdout' in column 'part' is not one of: train, val"
+    ):
+        preprocess(load_params())
+    assert not (workdir / "data" / "processed").exists()

@@ -144,6 +144,13 @@ class DataParams(Section):
         description="[worst, best] of the score column; scores are rescaled from it to 0–10.",
     )
     id_column: str | None = Field(None, description="Optional column with a document id or URL.")
+    split_column: str | None = Field(
+        None,
+        description="Optional column with each document's predefined split, used as given (an official benchmark "
+        "split): train/val/test (validation and dev mean val), or train/test only (val then carved from train by "
+        "preprocess.split.val, stratified). Duplicates across splits are counted in the summary, never dropped "
+        "from test.",
+    )
     hf_name: str | None = Field(None, description="huggingface source: dataset name or local dataset folder.")
     hf_config: str | None = Field(None, description="huggingface source: configuration name.")
     hf_split: str = Field("train", description="huggingface source: split to read.")

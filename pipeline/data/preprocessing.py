@@ -21,7 +21,7 @@ import statistics
 import tempfile
 from array import array
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -126,34 +126,48 @@ class SpilledSignatures:
 
 
 def first_pass(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
-    """Stream indices, ids and class values of the usable, non-duplicate documents; their signatures go to
-    ``spill`` (when near-duplicates are grouped)."""
+    """Stream indices, ids, class values (and predefined splits) of the usable, non-duplicate documents; their
+    signatures go to ``spill`` (when near-duplicates are grouped). With a split column, a duplicate is dropped only
+    within train or val: one that crosses splits is kept and counted, and the test split is kept as given."""
     near = params.preprocess.split.near_duplicates
     kept = array("q")
     ids: list[str] = []
     values: list[float | str] = []
+    given: list[str | None] = []
     sigs = SpilledSignatures(spill)
-    seen: set[bytes] = set()
+    seen: dict[bytes, str | None] = {}
     dropped: Counter = Counter()
+    crossing = 0
     usable = ((i, doc) for i, doc in enumerate(iter_documents(params)) if _usable(doc, dropped))
     try:
         for batch, prints in _ordered(pool, _fingerprints, _chunks(usable, BATCH)):
             block = []
             for (i, doc), (key, sig) in zip(batch, prints, strict=True):
                 if key in seen:
-                    dropped["duplicate"] += 1
-                    continue
-                seen.add(key)
+                    if seen[key] == doc.split and doc.split != "test":
+                        dropped["duplicate"] += 1
+                        continue
+                    crossing += 1  # a predefined split's duplicate across splits (or inside test): kept
+                seen.setdefault(key, doc.split)
                 kept.append(i)
                 ids.append(doc.id)
                 values.append(doc.label if doc.label is not None else doc.score)  # type: ignore[arg-type]
+                given.append(doc.split)
                 if near:
                     block.append(sig)
             if block:
                 sigs.append(block)
     finally:
         sigs.close()
-    return {"kept": kept, "ids": ids, "values": values, "sigs": sigs, "dropped": dropped}
+    return {
+        "kept": kept,
+        "ids": ids,
+        "values": values,
+        "given": given if params.data.split_column else None,
+        "sigs": sigs,
+        "dropped": dropped,
+        "exact_crossing": crossing,
+    }
 
 
 def class_map(params: Params, values: list[float | str]) -> ClassMap:
@@ -165,12 +179,29 @@ def class_map(params: Params, values: list[float | str]) -> ClassMap:
         raise DataError(str(err)) from None
 
 
-def assign_splits(ids: list[str], labels: list[int], groups: list[int], pp: PreprocessParams, seed: int) -> list[str]:
+def assign_splits(
+    ids: list[str],
+    labels: list[int],
+    groups: list[int],
+    pp: PreprocessParams,
+    seed: int,
+    given: list[str | None] | None = None,
+) -> list[str]:
     """Split name per document; whole near-duplicate groups go to one split, stratified by label.
 
     Groups are ordered by their smallest member id, so the result does not depend on the
-    order the source yielded the documents in.
+    order the source yielded the documents in. With ``given`` (a predefined split per document) those splits are
+    kept; when none is ``val``, validation is carved from train (stratified, ``pp.split.val`` of all documents).
     """
+    if given is not None:
+        out = [str(g) for g in given]
+        if "val" not in out:
+            train = [i for i, name in enumerate(out) if name == "train"]
+            share = pp.split.val * len(out) / len(train) if train else 0.0
+            parts = stratified_split([labels[i] for i in train], min(share, 0.5), 0.0, seed)
+            for k in parts["val"]:
+                out[train[k]] = "val"
+        return out
     members: dict[int, list[int]] = {}
     for i, g in enumerate(groups):
         members.setdefault(g, []).append(i)
@@ -183,6 +214,14 @@ def assign_splits(ids: list[str], labels: list[int], groups: list[int], pp: Prep
             for i in members[keys[k]]:
                 out[i] = name
     return out
+
+
+def crossing_groups(groups: Sequence[int], split_of: Sequence[str]) -> int:
+    """Near-duplicate groups with members in more than one split (only a predefined split can make one)."""
+    splits: dict[int, set[str]] = {}
+    for g, name in zip(groups, split_of, strict=True):
+        splits.setdefault(g, set()).add(name)
+    return sum(len(s) > 1 for s in splits.values())
 
 
 def _init_worker(pp: PreprocessParams) -> None:
@@ -247,7 +286,11 @@ def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
         groups = group_near_duplicates(sigs.matrix(), pp.split.near_duplicate_threshold, sigs.band)
     else:
         groups = list(range(len(labels)))
-    split_of = assign_splits(meta["ids"], labels, groups, pp, base.seed)
+    split_of = assign_splits(meta["ids"], labels, groups, pp, base.seed, meta["given"])
+    crossing = {
+        "exact": meta["exact_crossing"],
+        "near_groups": crossing_groups(groups, split_of) if pp.split.near_duplicates else None,
+    }
     group_sizes = np.bincount(np.asarray(groups, dtype=np.int64), minlength=len(groups))
     groups = array("q", groups)  # 8 bytes a document instead of a list's 36
     planned = {name: dict.fromkeys(classes.labels, 0) for name in SPLITS}
@@ -318,6 +361,8 @@ def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
             "documents_grouped": int(group_sizes[group_sizes > 1].sum()),
             "threshold": pp.split.near_duplicate_threshold if pp.split.near_duplicates else None,
         },
+        "split_source": f"column {params.data.split_column}" if meta["given"] is not None else "stratified",
+        "cross_split_duplicates": crossing if meta["given"] is not None else None,
         "class_map": {"kind": classes.kind, "method": classes.method},
         "classes": classes.ranges(),
         "vocab_size": len(vocab),
@@ -351,6 +396,13 @@ def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
         dict(meta["dropped"]),
         summary["near_duplicates"]["groups"],
     )
+    if summary["cross_split_duplicates"]:
+        log.info(
+            "splits as given by column %s; across splits: %s exact duplicates kept, %s near-duplicate groups",
+            params.data.split_column,
+            crossing["exact"],
+            crossing["near_groups"],
+        )
     return summary
 
 

@@ -27,6 +27,10 @@ class RawDoc:
     url: str = ""
     title: str = ""
     source: str = ""
+    split: str | None = None  # train | val | test when the source carries a split column
+
+
+SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "dev": "val", "test": "test"}
 
 
 def _format(dp: DataParams, path: Path) -> str:
@@ -91,12 +95,13 @@ def _rows_hf(dp: DataParams) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _columns(dp: DataParams) -> list[str]:
-    return [c for c in (dp.text_column, dp.score_column, dp.label_column, dp.id_column) if c]
+    return [c for c in (dp.text_column, dp.score_column, dp.label_column, dp.id_column, dp.split_column) if c]
 
 
 def _check_columns(path: Path, dp: DataParams, present: list[str]) -> None:
     keys = {"text_column": dp.text_column, "score_column": dp.score_column, "label_column": dp.label_column}
     keys["id_column"] = dp.id_column
+    keys["split_column"] = dp.split_column
     missing = [c for c in _columns(dp) if c not in present]
     if missing:
         named = ", ".join(f"data.{k} {v!r}" for k, v in keys.items() if v in missing)
@@ -125,6 +130,13 @@ def _file_doc(where: str, row: dict[str, Any], dp: DataParams, origin: str) -> R
     doc = RawDoc(where=where, id=str(row.get(dp.id_column) or where) if dp.id_column else where, text=str(text))
     doc.url = doc.id
     doc.source = origin
+    if dp.split_column:
+        given = str(row.get(dp.split_column) or "").strip()
+        if given.lower() not in SPLIT_NAMES:
+            raise DataError(
+                f"{where}: split {given!r} in column {dp.split_column!r} is not one of: {', '.join(SPLIT_NAMES)}"
+            )
+        doc.split = SPLIT_NAMES[given.lower()]
     if dp.label_column:
         label = row.get(dp.label_column)
         if label is None or str(label).strip() == "":

@@ -20,7 +20,22 @@ def dataset_name(params: Params) -> str:
     return Path(params.data.hf_name or params.data.path).stem
 
 
-def continuation_scores(lm: Any, rows: Sequence[dict[str, Any]], params: Params) -> dict[str, Any]:
+def tick(bar: Any) -> None:
+    """One generated text on the stage's progress bar (``None``: no bar)."""
+    if bar is not None:
+        bar.update()
+
+
+def texts_to_generate(params: Params, labels: list[str]) -> int:
+    """Texts the generate stage generates per language model (at most: short test documents are skipped)."""
+    g = params.generate
+    prompts = sum(len(p) for p in g.prompts.values())
+    return (
+        g.eval.continuation_docs + g.eval.agreement_per_class * len(labels) + prompts * (len(g.decodings) + len(labels))
+    )
+
+
+def continuation_scores(lm: Any, rows: Sequence[dict[str, Any]], params: Params, bar: Any = None) -> dict[str, Any]:
     """BLEU, chrF and distinct-n of generated continuations of test documents."""
     from pipeline.generation.metrics import bleu_chrf, distinct_n
     from pipeline.generation.sampling import generate_ids
@@ -48,8 +63,11 @@ def continuation_scores(lm: Any, rows: Sequence[dict[str, Any]], params: Params)
         generated = lm.codec.decode(prompt_ids + new).split()[ev.prompt_words :]
         hyps.append(" ".join(generated[: len(reference)]))
         refs.append(" ".join(reference))
+        tick(bar)
         if len(hyps) == ev.continuation_docs:
             break
+    if bar is not None:
+        bar.total -= ev.continuation_docs - len(hyps)  # documents too short to continue
     bleu, chrf = bleu_chrf(hyps, refs)
     return {
         "bleu": round(bleu, 4),
@@ -70,7 +88,7 @@ def best_classifier(params: Params) -> str:
     return max(sorted(scored), key=scored.__getitem__)
 
 
-def class_agreement(lm: Any, params: Params, predictor: Any, labels: list[str]) -> dict[str, Any]:
+def class_agreement(lm: Any, params: Params, predictor: Any, labels: list[str], bar: Any = None) -> dict[str, Any]:
     """Generate ``agreement_per_class`` texts per label (from the class alone, or after the topic prompts
     in turn with ``agreement_with_prompts``); the share the classifier puts in the requested class.
     Seeds are shared across classes, so the classes are compared on paired draws."""
@@ -103,6 +121,7 @@ def class_agreement(lm: Any, params: Params, predictor: Any, labels: list[str]) 
                 )
                 text = codec.decode(new)
             rows.append({"id": f"gen-{label}-{i}", "text": text, "tokens": process(text), "label": y})
+            tick(bar)
         probs = predictor.predict_proba(rows)
         agree = sum(1 for p in probs if max(range(len(p)), key=p.__getitem__) == y)
         per_class[label] = round(agree / len(rows), 4)
@@ -110,7 +129,7 @@ def class_agreement(lm: Any, params: Params, predictor: Any, labels: list[str]) 
     return {"rate": round(hits / total, 4), "n": total, "per_class": per_class}
 
 
-def samples(lm: Any, params: Params, labels: list[str]) -> list[dict[str, Any]]:
+def samples(lm: Any, params: Params, labels: list[str], bar: Any = None) -> list[dict[str, Any]]:
     g, seed = params.generate, params.base.seed
     out = []
     for topic, prompts in g.prompts.items():
@@ -119,6 +138,7 @@ def samples(lm: Any, params: Params, labels: list[str]) -> list[dict[str, Any]]:
             runs += [(g.eval.decoding, g.decodings[g.eval.decoding], label) for label in labels]
             for name, decoding, label in runs:
                 text, continuation = continue_text(lm, prompt, label, decoding, params, seed)
+                tick(bar)
                 out.append(
                     {
                         "model": lm.name,
@@ -133,8 +153,11 @@ def samples(lm: Any, params: Params, labels: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def heldout_row(lm: Any, params: Params, val_rows: list[dict], test_rows: list[dict]) -> dict[str, Any]:
-    """One row of ``generation/metrics.json``: held-out perplexities, continuation scores, training facts."""
+def heldout_row(
+    lm: Any, params: Params, val_rows: list[dict], test_rows: list[dict], bar: Any = None
+) -> dict[str, Any]:
+    """One row of ``generation/metrics.json``: held-out perplexities, continuation scores, model size. Only
+    what the params and data decide (no timings, no run ids: see :func:`run_facts`), so it is reproducible."""
     from pipeline.generation.metrics import finite_or_none, perplexity
 
     block_size = params.generate.train.block_size
@@ -147,12 +170,17 @@ def heldout_row(lm: Any, params: Params, val_rows: list[dict], test_rows: list[d
         "perplexity": finite_or_none(round(perplexity(val_loss), 4)),
         "test_perplexity": finite_or_none(round(perplexity(test_loss), 4)),
         "val_loss": round(val_loss, 6),
-        **continuation_scores(lm, test_rows, params),
-        "train_tokens_per_s": run.train_tokens_per_s,
+        **continuation_scores(lm, test_rows, params, bar),
         "parameters": run.parameters,
         "tokenizer": run.tokenizer,
-        "mlflow_run_id": run.mlflow_run_id,
     }
+
+
+def run_facts(lm: Any) -> dict[str, Any]:
+    """What differs from run to run of a language model's training (``generation/runs.json``): its
+    throughput and MLflow run."""
+    run = RunRecord.load(lm.folder)
+    return {"train_tokens_per_s": run.train_tokens_per_s, "mlflow_run_id": run.mlflow_run_id}
 
 
 def generation_metrics(

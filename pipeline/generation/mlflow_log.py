@@ -8,7 +8,8 @@ from typing import Any
 from pipeline.config import Params
 
 
-def log_to_mlflow(params: Params, result: dict[str, Any], out: Path) -> None:
+def log_to_mlflow(params: Params, result: dict[str, Any], runs: dict[str, dict[str, Any]], out: Path) -> None:
+    """``runs``: per model, its training's MLflow run (``mlflow_run_id``), which gets the held-out metrics."""
     import mlflow
 
     from pipeline.tracking import flat_params, provenance_tags, setup_mlflow
@@ -29,8 +30,9 @@ def log_to_mlflow(params: Params, result: dict[str, Any], out: Path) -> None:
         mlflow.log_artifact(str(out / "metrics.json"))
         mlflow.log_artifact(str(out / "samples.json"))
     for row in result["rows"]:
-        if row["mlflow_run_id"]:
-            with mlflow.start_run(run_id=row["mlflow_run_id"]):
+        run_id = runs.get(row["model"], {}).get("mlflow_run_id")
+        if run_id:
+            with mlflow.start_run(run_id=run_id):
                 mlflow.log_metrics(
                     {f"heldout/{k.split('/', 1)[1]}": v for k, v in metrics.items() if k.startswith(f"{row['model']}/")}
                 )

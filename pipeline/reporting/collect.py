@@ -40,7 +40,8 @@ def collect(
 ) -> Inputs:
     """Read ``<reports_dir>/metrics.json``, ``eval/<arch>.json`` (and ``significance.json``), each
     ``<models_dir>/<arch>/run.json``, ``<processed_dir>/summary.json`` and, when present, ``registry.json``,
-    ``tuning/<arch>.json`` (studies with trials only), ``generation/{metrics,samples}.json`` and
+    ``tuning/<arch>.json`` (studies with trials only), ``generation/{metrics,samples,runs}.json`` (each
+    language model's throughput and MLflow run, from ``runs.json``, join its metrics row) and
     ``bench/export.json``."""
     reports = Path(reports_dir)
     inputs = Inputs(
@@ -52,6 +53,9 @@ def collect(
         samples=_read_optional(reports / "generation" / "samples.json"),
         export=_read_optional(reports / "bench" / "export.json"),
     )
+    lm_runs = _read_optional(reports / "generation" / "runs.json") or {}
+    for row in (inputs.generation or {}).get("rows", []):
+        row.update(lm_runs.get(row.get("model"), {}))
     for arch in classifiers:
         inputs.evals[arch] = read_json(reports / "eval" / f"{arch}.json")
         inputs.runs[arch] = RunRecord.load(Path(models_dir) / arch).model_dump()  # validated

@@ -1,29 +1,16 @@
-"""The report's charts as PNG bytes (matplotlib, Agg), Arabic shaped and ordered right-to-left.
-
-Matplotlib draws characters one by one, left to right, without Arabic shaping. :func:`ar` joins the
-letters (``arabic_reshaper``) and puts them in visual order (``bidi.get_display``); DejaVu Sans has
-the Arabic presentation forms. Every chart function returns ``None`` when it has nothing to draw.
+"""The report's charts as PNG bytes (matplotlib, Agg). Every string drawn passes through
+:func:`~pipeline.reporting.arabic.chart_text` (``ar`` here): Arabic joined and right to left, no missing-glyph
+boxes. Every chart function returns ``None`` when it has nothing to draw.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 from typing import Any
 
-ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
-FONT = "DejaVu Sans"
-
-
-def ar(text: str) -> str:
-    """``text`` shaped and in visual (left-to-right display) order when it holds Arabic; else unchanged."""
-    if not ARABIC.search(text):
-        return text
-    import arabic_reshaper
-    from bidi import get_display
-
-    return get_display(arabic_reshaper.reshape(text))
+from pipeline.reporting.arabic import FONT
+from pipeline.reporting.arabic import chart_text as ar
 
 
 def _plt() -> Any:
@@ -74,7 +61,7 @@ def cost_chart(rows: Sequence[dict[str, Any]]) -> bytes | None:
                 continue
             points.append((x, r["f1_macro"], r["arch"]))
             ax.scatter([x], [r["f1_macro"]], marker="s" if r.get("baseline") else "o", s=40, color=f"C{i % 10}")
-            ax.annotate(r["arch"], (x, r["f1_macro"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.annotate(ar(r["arch"]), (x, r["f1_macro"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
         front = pareto_front(points)
         ax.scatter([p[0] for p in front], [p[1] for p in front], s=110, facecolors="none", edgecolors="black", lw=1)
         if len(front) > 1:
@@ -99,11 +86,32 @@ def curves_chart(curves: dict[str, list[dict[str, Any]]]) -> bytes | None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
     for arch, curve in curves.items():
-        ax.plot([r["epoch"] for r in curve], [r["val/f1_macro"] for r in curve], marker="o", ms=3, label=arch)
+        ax.plot([r["epoch"] for r in curve], [r["val/f1_macro"] for r in curve], marker="o", ms=3, label=ar(arch))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation macro-F1")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def loss_chart(curves: dict[str, list[dict[str, Any]]]) -> bytes | None:
+    """Training and validation loss per epoch, one panel per architecture (those trained by epochs)."""
+    curves = {a: [r for r in c if "train/loss" in r or "val/loss" in r] for a, c in curves.items()}
+    curves = {a: c for a, c in curves.items() if c}
+    if not curves:
+        return None
+    fig, axes = _panels(len(curves), 3.6, 2.9)
+    for ax, (arch, curve) in zip(axes, curves.items(), strict=True):
+        for key, label, style in (("train/loss", "train", "-"), ("val/loss", "validation", "--")):
+            rows = [r for r in curve if key in r]
+            if rows:
+                ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], ls=style, marker="o", ms=3, label=label)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_ylabel("cross-entropy loss", fontsize=8)
+        ax.set_title(ar(arch), fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return _png(fig)
 
@@ -135,7 +143,7 @@ def confusion_chart(evals: dict[str, dict[str, Any]]) -> bytes | None:
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.set_xlabel("predicted", fontsize=8)
         ax.set_ylabel("true", fontsize=8)
-        ax.set_title(arch, fontsize=10)
+        ax.set_title(ar(arch), fontsize=10)
     fig.tight_layout()
     return _png(fig)
 
@@ -150,12 +158,12 @@ def pr_chart(evals: dict[str, dict[str, Any]]) -> bytes | None:
         for k, (label, c) in enumerate(ev["pr_curves"].items()):
             if c["recall"]:
                 ap = c["average_precision"]
-                ax.step(c["recall"], c["precision"], where="post", color=f"C{k}", label=f"{ar(label)} (AP {ap:.2f})")
+                ax.step(c["recall"], c["precision"], where="post", color=f"C{k}", label=ar(f"{label} (AP {ap:.2f})"))
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("recall", fontsize=8)
         ax.set_ylabel("precision", fontsize=8)
-        ax.set_title(arch, fontsize=10)
+        ax.set_title(ar(arch), fontsize=10)
         ax.legend(fontsize=7, loc="lower left")
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -177,7 +185,7 @@ def reliability_chart(evals: dict[str, dict[str, Any]]) -> bytes | None:
             [b["accuracy"] for b in bins],
             marker="o",
             ms=3,
-            label=f"{arch} (ECE {ev['calibration']['ece']:.3f})",
+            label=ar(f"{arch} (ECE {ev['calibration']['ece']:.3f})"),
         )
     ax.set_xlabel("mean confidence (bin)")
     ax.set_ylabel("accuracy (bin)")
@@ -223,12 +231,12 @@ def tuning_chart(study: dict[str, Any]) -> bytes | None:
         ax.step(xs, ys, where="post", color="C2", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel(study.get("metric", "objective"))
-    ax.set_title(f"{study.get('arch', '')}: {study.get('n_trials', len(trials))} trials", fontsize=10)
+    ax.set_title(ar(f"{study.get('arch', '')}: {study.get('n_trials', len(trials))} trials"), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     if importances:
         names = sorted(importances, key=importances.get)
-        axes[1].barh(names, [importances[n] for n in names], color="C4")
+        axes[1].barh([ar(n) for n in names], [importances[n] for n in names], color="C4")
         axes[1].set_xlabel("parameter importance")
         axes[1].tick_params(axis="y", labelsize=8)
     fig.tight_layout()
@@ -275,12 +283,12 @@ def tokens_chart(explanations: Sequence[dict[str, Any]], title: str, max_tokens:
     ax.set_xlim(-10, width_pt + 10)
     ax.set_ylim(height_pt, 0)
     ax.axis("off")
-    ax.text(width_pt / 2, 14, title, ha="center", va="center", fontsize=11)
+    ax.text(width_pt / 2, 14, ar(title), ha="center", va="center", fontsize=11)
     y = 30 + line_h / 2
     for e, lines in layouts:
         probs = e.get("probabilities")
         conf = f", p={max(probs):.2f}" if probs else ""
-        header = f"true {ar(e['true'])}, predicted {ar(e['pred'])}{conf} ({e['method'].replace('_', ' ')})"
+        header = ar(f"true {e['true']}, predicted {e['pred']}{conf} ({e['method'].replace('_', ' ')})")
         ax.text(width_pt, y, header, ha="right", va="center", fontsize=8, color="#444")
         y += line_h * 0.9
         for line in lines:

@@ -49,6 +49,11 @@ def draw_figures(inputs: Inputs, folder: Path) -> FigureSet:
         "validation macro-F1 per epoch",
         lambda: figures.curves_chart({a: inputs.runs[a].get("curve", []) for a in ranking}),
     )
+    figs.add(
+        "loss",
+        "training and validation loss per epoch, per architecture",
+        lambda: figures.loss_chart({a: inputs.runs[a].get("curve", []) for a in ranking}),
+    )
     figs.add("confusion", "confusion matrices", lambda: figures.confusion_chart(evals))
     figs.add("pr", "precision-recall curves", lambda: figures.pr_chart(evals))
     figs.add("calibration", "reliability diagram", lambda: figures.reliability_chart(evals))

@@ -128,6 +128,7 @@ class Report:
     registry: list[Line]
     cost_figure: Figure | None
     curves_figure: Figure | None
+    loss_figure: Figure | None
     data: Table
     classes: Table
     quality: list[str]

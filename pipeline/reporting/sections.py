@@ -222,6 +222,7 @@ def build(inputs: Inputs, figs: FigureSet, title: str) -> Report:
         registry=registry_lines(inputs.registry),
         cost_figure=figs.get("cost"),
         curves_figure=figs.get("curves"),
+        loss_figure=figs.get("loss"),
         data=tables.data_table(inputs.summary),
         classes=tables.classes_table(inputs.summary),
         quality=tables.quality_lines(inputs.summary),

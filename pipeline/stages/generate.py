@@ -6,8 +6,8 @@ LM of ``generate.models`` from ``<models_dir>/lm/<name>/`` and writes:
 - ``<reports_dir>/generation/metrics.json``::
 
     {"rows": [{"dataset", "model", "perplexity" (validation split), "test_perplexity", "val_loss",
-               "bleu", "chrf" (sacrebleu, 0-100), "distinct_1", "distinct_2", "train_tokens_per_s",
-               "parameters", "tokenizer", "continuations", "mlflow_run_id"}],
+               "bleu", "chrf" (sacrebleu, 0-100), "distinct_1", "distinct_2", "parameters", "tokenizer",
+               "continuations"}],
      "class_agreement": {"model", "rate", "chance", "n", "classifier", "per_class": {label: rate},
                          "by_model": {name: {"rate", "n", "per_class"}}},
      "decoding": {...}, "settings": {...}}
@@ -24,6 +24,14 @@ LM of ``generate.models`` from ``<models_dir>/lm/<name>/`` and writes:
   max_new_tokens, seed}, "text" (prompt + continuation), "continuation"}``: every prompt of
   ``generate.prompts`` with every decoding unconditioned, and with each class label under the
   evaluation decoding.
+
+- ``<reports_dir>/generation/runs.json``: what changes from run to run, kept out of the two files above:
+  ``{<model>: {"train_tokens_per_s", "mlflow_run_id"}}``.
+
+The same params and data give the same ``metrics.json`` and ``samples.json``, byte for byte: sampling is
+seeded, and with ``base.deterministic`` the language models train, and this stage runs, on a fixed number of
+threads (``generate.train.num_threads``, 1 when 0; :func:`pipeline.runtime.reproducible_threads`), since
+CPU sums differ in their last bits between thread counts.
 
 - ``<reports_dir>/generation/headline.json`` (DVC metrics, kept small for ``dvc metrics show``/``dvc exp
   show``): ``{<model>: {"perplexity", "bleu", "chrf", "distinct_2"}, "class_agreement": rate}``.
@@ -57,9 +65,13 @@ from pipeline.generation.heldout import (
     generation_metrics,
     headline,
     heldout_row,
+    run_facts,
     samples,
+    texts_to_generate,
 )
 from pipeline.generation.mlflow_log import log_to_mlflow
+from pipeline.progress import progress
+from pipeline.runtime import apply_thread_policy, reproducible_threads
 
 log = logging.getLogger("generate")
 
@@ -71,19 +83,22 @@ def generate(params: Params) -> dict[str, Any]:
     from pipeline.serving.predict import load_predictor
 
     base = params.base
+    apply_thread_policy(reproducible_threads(params.generate.train.num_threads, base.deterministic))
     processed = Path(base.processed_dir)
     labels = read_json(processed / "classes.json")["labels"]
     val_rows, test_rows = read_split(processed / "val.jsonl"), read_split(processed / "test.jsonl")
     classifier = best_classifier(params)
     predictor = load_predictor(Path(base.models_dir) / classifier, processed)
 
-    rows, all_samples, agreement = [], [], {}
+    rows, all_samples, agreement, runs = [], [], {}, {}
     for name in params.generate.models:
         lm = load_lm(lm_dir(params, name))
-        row = heldout_row(lm, params, val_rows, test_rows)
+        with progress(texts_to_generate(params, labels), f"generate {name}", "text") as bar:  # on a terminal
+            row = heldout_row(lm, params, val_rows, test_rows, bar)
+            all_samples += samples(lm, params, labels, bar)
+            agreement[name] = class_agreement(lm, params, predictor, labels, bar)
         rows.append(row)
-        all_samples += samples(lm, params, labels)
-        agreement[name] = class_agreement(lm, params, predictor, labels)
+        runs[name] = run_facts(lm)
         log.info(
             "%s: val perplexity %s, BLEU %.2f, chrF %.2f, distinct-2 %.3f, class agreement %.2f",
             name,
@@ -98,7 +113,8 @@ def generate(params: Params) -> dict[str, Any]:
     write_json(out / "metrics.json", result)
     write_json(out / "samples.json", all_samples)
     write_json(out / "headline.json", headline(result))
-    log_to_mlflow(params, result, out)
+    write_json(out / "runs.json", runs)
+    log_to_mlflow(params, result, runs, out)
     return result
 
 

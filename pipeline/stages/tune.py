@@ -87,7 +87,7 @@ def tune(params: Params, arch: str, worker: int | None = None, callbacks: Sequen
     client, experiment_id = client_for(params)
     parent_id = parent_run(client, experiment_id, study, arch, params)
     objective = Objective(params, arch, data, client, experiment_id, parent_id, callbacks)
-    ran = run_trials(study, objective, params)
+    ran = run_trials(study, objective, params, f"tune {arch}")
     log.info("%s: %d trial(s) run by this process; states %s", study.study_name, ran, dict(count_states(study)))
     if worker is not None:
         return None

@@ -204,7 +204,9 @@ def build_trainer(
         enable_checkpointing=spec.state is not None,
         gradient_clip_val=section.grad_clip or None,
         limit_train_batches=section.limit_train_batches,
-        enable_progress_bar=os.isatty(1),  # epochs with ETA and val metrics on a terminal, none in CI logs
+        # epochs with ETA and val metrics on a terminal, none in CI logs; an Optuna trial (no state): the
+        # study's trial bar instead
+        enable_progress_bar=os.isatty(1) and spec.state is not None,
         enable_model_summary=False,
         default_root_dir=str(spec.state.dir) if spec.state is not None else None,
         log_every_n_steps=1,

@@ -165,17 +165,21 @@ def is_surplus(trial: Any, n_trials: int) -> bool:
     return sum(t.number < trial.number and not t.user_attrs.get(SURPLUS_ATTR) for t in before) >= n_trials
 
 
-def run_trials(study: Any, objective: Any, params: Params) -> int:
+def run_trials(study: Any, objective: Any, params: Params, label: str = "tune") -> int:
     """Run trials until ``n_trials`` have a result (COMPLETE + PRUNED), the failure limit or the time budget;
-    return how many this process ran."""
+    return how many this process ran. On a terminal, a bar ``label`` shows trials n/N and the best value."""
     import optuna
+
+    from pipeline.progress import progress
 
     tp = params.tune
     started, ran = time.monotonic(), 0
+    bar = progress(tp.n_trials, label, "trial")
     while True:
         optuna.storages.fail_stale_trials(study)
         states = count_states(study)
         done, running, failed = states["COMPLETE"] + states["PRUNED"], states["RUNNING"], states["FAIL"]
+        show_trials(bar, study, min(done, tp.n_trials))
         if done >= tp.n_trials:
             break
         if failed >= tp.max_failed_trials:
@@ -191,7 +195,16 @@ def run_trials(study: Any, objective: Any, params: Params) -> int:
             continue
         study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
         ran += 1
+    bar.close()
     return ran
+
+
+def show_trials(bar: Any, study: Any, done: int) -> None:
+    """Trials with a result n/N on the progress bar, and the best value so far."""
+    if done > bar.n:
+        bar.update(done - bar.n)
+    if any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
+        bar.set_postfix_str(f"best {study.best_value:.4f}", refresh=False)
 
 
 def quiet_trials() -> None:
