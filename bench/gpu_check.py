@@ -35,7 +35,7 @@ from pipeline.training.module import ClassifierModule
 from pipeline.generation.store import load_lm
 assert not torch.cuda.is_available()
 arch = sys.argv[1]
-ClassifierModule.load_from_checkpoint(f"models/{arch}/best.ckpt", map_location="cpu")
+ClassifierModule.load_from_checkpoint(f"models/{arch}/best.ckpt", map_location="cpu", weights_only=True)
 rows = [json.loads(line) for line in open("data/processed/test.jsonl", encoding="utf-8")][:4]
 probs = load_predictor(f"models/{arch}", "data/processed").predict_proba(rows)
 lm = load_lm("models/lm/gpt2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -121,12 +122,28 @@ def check_layout() -> None:
 
 def run(main: Callable[[], None], layout: bool = True) -> None:
     """Run a stage's ``main`` (after :func:`check_layout` unless ``layout`` is false); bad params or data exit
-    with status 2 and a clear message."""
+    with status 2 and a clear message. The MLflow runs the stage leaves RUNNING end FAILED on an exception and
+    KILLED on SIGTERM/SIGINT (which then exits with status 128 + the signal's number)."""
+    from pipeline import tracking
+
+    tracking.install_signal_handlers()
     try:
         setup_logging(verbosity(sys.argv[1:]), os.environ.get("LOG_LEVEL"))
         if layout:
             check_layout()
         main()
     except (ParamsError, DataError, StageError) as err:
+        tracking.end_own_runs("FAILED", f"error: {err}")
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except BaseException as err:
+        signum = tracking.stop_signal()
+        if signum is None and isinstance(err, SystemExit) and err.code in (0, None):
+            raise
+        if signum is None and not isinstance(err, KeyboardInterrupt):
+            tracking.end_own_runs("FAILED", f"{type(err).__name__}: {str(err)[:2000]}")
+            raise
+        name = signal.Signals(signum).name if signum is not None else "SIGINT"
+        ended = tracking.end_own_runs("KILLED", f"stopped by {name}")
+        print(f"stopped by {name}: {len(ended)} MLflow run(s) ended KILLED", file=sys.stderr)
+        raise SystemExit(128 + (signum or signal.SIGINT)) from None

@@ -139,7 +139,9 @@ def test_training_starts_from_the_vectors_frozen_or_fine_tuned(project, tmp_path
     assert record["embeddings"]["method"] == "fasttext"
     vocab = Vocab.load(root / "data/processed/vocab.json")
     start, _ = embeddings.embedding_matrix(vocab, embeddings.load_vectors(tmp_path / "m", "fasttext"), p.base.seed)
-    trained = ClassifierModule.load_from_checkpoint(tmp_path / "m/lstm/best.ckpt", map_location="cpu")
+    trained = ClassifierModule.load_from_checkpoint(
+        tmp_path / "m/lstm/best.ckpt", map_location="cpu", weights_only=True
+    )
     table = trained.word_embedding().weight.detach()
     assert torch.equal(table, torch.as_tensor(start)) is freeze
     run = json.loads((tmp_path / "m/lstm/run.json").read_text())

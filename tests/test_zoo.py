@@ -173,7 +173,9 @@ def test_class_weights_reach_the_loss(project):
         rec = train(params.model_copy(update={"train": tp}), "cnn").model_dump()
         from pipeline.training.module import ClassifierModule
 
-        module = ClassifierModule.load_from_checkpoint(root / "models" / "cnn" / "best.ckpt", map_location="cpu")
+        module = ClassifierModule.load_from_checkpoint(
+            root / "models" / "cnn" / "best.ckpt", map_location="cpu", weights_only=True
+        )
     labels = [json.loads(line)["label"] for line in (root / "data/processed/train.jsonl").read_text().splitlines()]
     assert rec["class_weights"] == pytest.approx(balanced_class_weights(labels, 3))
     assert module.loss.weight.tolist() == pytest.approx(rec["class_weights"])

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipeline.data.integrity import atomic_path
 from pipeline.data.jsonl import DataError, read_json, write_json
 from pipeline.generation.networks import token_loss
 from pipeline.generation.packing import pack, token_stream
@@ -35,9 +36,11 @@ def save_lm(net: nn.Module, kind: str, config: dict[str, Any], codec: Codec, fol
 
         hf_logging.disable_progress_bar()
         net.model.save_pretrained(str(folder / "hf"))
-        torch.save(net.cls.state_dict(), folder / "class_embedding.pt")
+        with atomic_path(folder / "class_embedding.pt") as tmp:
+            torch.save(net.cls.state_dict(), tmp)
     else:
-        torch.save(net.state_dict(), folder / "model.pt")
+        with atomic_path(folder / "model.pt") as tmp:  # loaded with weights_only=True: tensors only
+            torch.save(net.state_dict(), tmp)
     save_tokenizer(codec.tokenizer, folder / "tokenizer", codec.labels, **meta)
     write_json(
         folder / CONFIG_FILE,

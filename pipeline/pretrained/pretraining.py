@@ -136,7 +136,7 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord | None:
     if not result.rank_zero:
         return None
 
-    best = MLMModule.load_from_checkpoint(result.best, map_location="cpu")
+    best = MLMModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True)
     best.model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     result.best.unlink()  # the Hugging Face folder is the best model; last.ckpt stays for the record

@@ -98,6 +98,7 @@ def _from_registry(uri: str, params: Params) -> ServedModel:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from pipeline.serving.pyfunc import load_registered
     from pipeline.tracking import tracking_uri
 
     match = URI.fullmatch(uri)
@@ -108,7 +109,7 @@ def _from_registry(uri: str, params: Params) -> ServedModel:
     name = match["name"]
     try:
         version = match["version"] or client.get_model_version_by_alias(name, match["alias"]).version
-        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
+        model = load_registered(client, name, str(version)).unwrap_python_model()
     except MlflowException as err:
         raise DataError(f"serve.model: cannot load {uri!r} from {tracking_uri(params.base)}: {err.message}") from None
     return ServedModel(name, str(version), list(model.labels), model.processor, model.predictor)

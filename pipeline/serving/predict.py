@@ -92,6 +92,9 @@ class NetworkPredictor:
 def _load_baseline(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predictor:
     import joblib
 
+    from pipeline.data.integrity import verify_checksum
+
+    verify_checksum(model_dir / "model.joblib")  # before unpickling: refuse a file changed after it was written
     return BaselinePredictor(run.arch, joblib.load(model_dir / "model.joblib"))
 
 
@@ -99,7 +102,7 @@ def _load_network(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predi
     from pipeline.text.vocab import Vocab
     from pipeline.training.module import ClassifierModule
 
-    module = ClassifierModule.load_from_checkpoint(model_dir / "best.ckpt", map_location="cpu")
+    module = ClassifierModule.load_from_checkpoint(model_dir / "best.ckpt", map_location="cpu", weights_only=True)
     tokenise = None
     vocab_file = processed_dir / "vocab.json"
     if (model_dir / "preprocess.json").is_file():  # tuned preprocessing: own vocabulary, re-tokenise from text

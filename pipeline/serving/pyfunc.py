@@ -3,16 +3,85 @@
 Its artifacts are the trained model folder, ``classes.json`` + ``vocab.json`` and the ``preprocess``
 params (JSON); the ``pipeline`` package travels with it (``code_paths``), so a registered version loads
 anywhere the pinned requirements are installed.
+
+MLflow saves the model object itself with cloudpickle (``python_model.pkl``), and the model folder may hold a
+joblib pickle: the sha256 of every pickled file of a logged model is recorded as a tag of its registry version
+(``sha256/<path>``) when it is registered, with one digest over all its files (the stored ``code/`` is imported
+on loading), and :func:`load_registered` verifies them before anything is unpickled or imported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
+
+from pipeline.data.integrity import ChecksumError, sha256_file, verify_checksum
+
+PICKLES = ("*.pkl", "*.joblib")  # cloudpickle (the python model), joblib (linear floors)
+TAG_PREFIX = "sha256/"
+TREE = "all-files"  # the key of the digest over every file of the model, the code it imports included
+
+
+def pickled_files(model_dir: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of each pickled file in a local copy of a logged pyfunc model."""
+    found = {p for pattern in PICKLES for p in model_dir.rglob(pattern)}
+    return {p.relative_to(model_dir).as_posix(): sha256_file(p) for p in sorted(found)}
+
+
+def tree_digest(model_dir: Path) -> str:
+    """sha256 over the relative path and sha256 of every file of a local copy of a logged model: the ``pipeline``
+    package stored with it (``code/``) is imported when it loads, so it must be the registered one too."""
+    h = hashlib.sha256()
+    for p in sorted(f for f in model_dir.rglob("*") if f.is_file()):
+        h.update(f"{p.relative_to(model_dir).as_posix()}\0{sha256_file(p)}\n".encode())
+    return h.hexdigest()
+
+
+def record_checksums(client: Any, name: str, version: str) -> dict[str, str]:
+    """Tag registry version ``name``/``version`` with the sha256 of each of its pickled files and of all its
+    files together (key :data:`TREE`); return them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp))
+        sums = {**pickled_files(local), TREE: tree_digest(local)}
+    for rel, digest in sums.items():
+        client.set_model_version_tag(name, version, TAG_PREFIX + rel, digest)
+    return sums
+
+
+def load_registered(client: Any, name: str, version: str) -> Any:
+    """The pyfunc model of registry version ``name``/``version``, its pickled files verified first against the
+    checksums its version tags recorded at registration (a missing or different one: :class:`ChecksumError`)."""
+    tags = client.get_model_version(name, version).tags
+    expected = {k[len(TAG_PREFIX) :]: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
+    # Kept after loading: the model reads its artifact files while it loads (and may read some later).
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=tempfile.mkdtemp(prefix="pyfunc-")
+        )
+    )
+    for rel in pickled_files(local):
+        if rel not in expected:
+            raise ChecksumError(
+                f"models:/{name}/{version}: {rel} has no sha256 recorded in its version tags ({TAG_PREFIX}{rel}); "
+                "only versions registered with checksums are loaded: register the model again"
+            )
+        try:
+            verify_checksum(local / rel, expected[rel])
+        except ChecksumError as err:
+            raise ChecksumError(f"models:/{name}/{version}: {err}") from None
+    tree = tree_digest(local)
+    if tree != expected.get(TREE):
+        raise ChecksumError(
+            f"models:/{name}/{version}: its files (code/ included) have sha256 {tree}, not the recorded "
+            f"{expected.get(TREE, '(none)')}; a file changed after registration, refusing to load it"
+        )
+    return mlflow.pyfunc.load_model(str(local))
 
 
 class ReviewClassifier(mlflow.pyfunc.PythonModel):
@@ -49,3 +118,36 @@ class ReviewClassifier(mlflow.pyfunc.PythonModel):
         out.insert(0, "label_id", ids)
         out.insert(0, "label", [self.labels[i] for i in ids])
         return out
+
+
+def adopt(client: Any, name: str) -> list[str]:
+    """Record checksums for the versions of ``name`` registered without them (before checksums existed), trusting
+    their stored files as they are now; return those versions."""
+    adopted = []
+    for mv in client.search_model_versions(f"name = '{name}'"):
+        if not any(k.startswith(TAG_PREFIX) for k in mv.tags):
+            record_checksums(client, name, str(mv.version))
+            adopted.append(str(mv.version))
+    return adopted
+
+
+def main() -> None:
+    """``python -m pipeline.serving.pyfunc``: record checksums for the versions of ``registry.model_name`` that
+    were registered before the pipeline recorded any (trust on first use: only when you trust the stored files)."""
+    import logging
+
+    from pipeline import cli
+    from pipeline.config import load_params
+    from pipeline.tracking import setup_mlflow, tracking_uri
+
+    cli.parser(main.__doc__).parse_args()
+    params = load_params()
+    setup_mlflow(params.base)
+    versions = adopt(mlflow.MlflowClient(tracking_uri(params.base)), params.registry.model_name)
+    logging.getLogger("register").info("recorded checksums for versions %s", versions or "(none needed)")
+
+
+if __name__ == "__main__":
+    from pipeline import cli
+
+    cli.run(main)

@@ -19,7 +19,7 @@ from pipeline.data.jsonl import DataError, read_json, write_json
 from pipeline.data.split import read_split
 from pipeline.evaluation import gate
 from pipeline.models.registry import floors
-from pipeline.serving.pyfunc import ReviewClassifier
+from pipeline.serving.pyfunc import ReviewClassifier, load_registered, record_checksums
 from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
 from pipeline.training.run_record import RunRecord
 
@@ -119,6 +119,7 @@ def register(params: Params) -> dict[str, Any]:
             )
             register_run_id = mlrun.info.run_id
     version = str(info.registered_model_version)
+    checksums = record_checksums(client, reg.model_name, version)  # verified before the version is ever loaded
     decision = _gate(params, arch, version, float(ev["f1_macro"]), champion, test_rows, challenger_labels)
     description = describe(params, arch, run, ev)
     client.update_model_version(reg.model_name, version, description=description)
@@ -146,6 +147,7 @@ def register(params: Params) -> dict[str, Any]:
         "training_run_id": run.mlflow_run_id,
         "register_run_id": register_run_id,
         "model_uri": info.model_uri,
+        "sha256": checksums,
         "description": description,
         **decision.to_json(),
     }
@@ -190,7 +192,7 @@ def _gate(
         try:
             import mlflow
 
-            model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}/{champion}")
+            model = load_registered(mlflow.MlflowClient(), reg.model_name, champion)
             champion_labels = _labels(model.predict(_frame(rows)))
         except Exception as err:  # any load or predict failure keeps the champion, with the reason
             comparison = {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}

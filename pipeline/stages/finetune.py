@@ -92,7 +92,7 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     if not result.rank_zero:
         return None
 
-    best = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu").net.model
+    best = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True).net.model
     best_dir = out_dir / "best"
     best.save_pretrained(str(best_dir))
     tokenizer.save_pretrained(str(best_dir))

@@ -14,7 +14,11 @@ provenance and the class shares of its corpus as tags and description. ``registr
 moves to it only when the gate says so (:mod:`pipeline.evaluation.gate`: the TF-IDF floor of the same run,
 ``registry.min_f1_macro``, then McNemar against the champion re-scored on the same new test split).
 ``<reports_dir>/registry.json`` records the version, the ``decision`` (``first``/``promoted``/``kept``), its
-``reason``, ``champion_version``, ``challenger_version`` and the figures.
+``reason``, ``champion_version``, ``challenger_version``, the figures and ``sha256``: the checksum of each
+pickled file of the logged model (``python_model.pkl``, ``model.joblib``) and one over all its files
+(``all-files``: the stored code is imported when it loads), also set as version tags ``sha256/<path>``. The
+pipeline (the gate, ``serve``) loads a version only through ``pipeline.serving.pyfunc.load_registered``, which
+verifies them first; a plain ``mlflow.pyfunc.load_model`` does not (README, "What is trusted").
 """
 
 from __future__ import annotations

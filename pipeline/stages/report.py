@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline import cli
 from pipeline.config import Params, load_params
+from pipeline.data.integrity import write_text_atomic
 from pipeline.reporting.collect import collect
 from pipeline.reporting.figureset import draw_figures
 from pipeline.reporting.render import render_html, render_markdown
@@ -32,8 +33,8 @@ def report(params: Params) -> None:
     inputs = collect(out, base.processed_dir, base.models_dir, params.classifiers)
     figs = draw_figures(inputs, out / "figures")
     content = build(inputs, figs, params.report.title)
-    (out / "report.md").write_text(render_markdown(content), encoding="utf-8")
-    (out / "report.html").write_text(render_html(content), encoding="utf-8")
+    write_text_atomic(out / "report.md", render_markdown(content))  # a reader never sees half a report
+    write_text_atomic(out / "report.html", render_html(content))
     log.info("wrote %s and %s (%d figures)", out / "report.md", out / "report.html", len(figs.figures))
 
 

@@ -45,7 +45,9 @@ class Vocab:
         return cls([PAD, UNK, *ranked])
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"itos": self.itos}, ensure_ascii=False, indent=0), encoding="utf-8")
+        from pipeline.data.integrity import write_text_atomic
+
+        write_text_atomic(path, json.dumps({"itos": self.itos}, ensure_ascii=False, indent=0))
 
     @classmethod
     def load(cls, path: Path) -> Vocab:

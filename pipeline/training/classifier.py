@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Params, TrainParams
+from pipeline.data.integrity import atomic_path, checksum_path, write_checksum
 from pipeline.data.jsonl import read_json
 from pipeline.data.split import split_tokens
 from pipeline.evaluation.latency import latency, network_latency
@@ -98,7 +99,7 @@ def train_network(
 
     curve = result.recorder.curve
     best = max(curve, key=lambda r: r.get(CLASSIFIER_MONITOR, float("-inf"))) if curve else {}
-    best_model = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu")
+    best_model = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True)
     record = RunRecord(
         arch=arch,
         stage="train",
@@ -137,7 +138,9 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
     started = time.perf_counter()
     model = make_floor(arch).fit(xtr, ytr, xva, yva)
     train_time = time.perf_counter() - started
-    joblib.dump(model, out_dir / "model.joblib")
+    with atomic_path(out_dir / "model.joblib") as tmp:  # a pickle: checksum beside it, verified before loading
+        joblib.dump(model, tmp)
+    write_checksum(out_dir / "model.joblib")
     setup_mlflow(base)
     with mlflow.start_run(
         run_name=f"train-{arch}", tags={**provenance_tags(base.seed), "arch": arch, "stage": "train"}
@@ -165,5 +168,6 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
             mlflow_run_id=run.info.run_id,
             mlflow_experiment_id=run.info.experiment_id,
         )
-        record.log_to_mlflow(mlflow.MlflowClient(), [record.save(out_dir), out_dir / "model.joblib"])
+        saved = [record.save(out_dir), out_dir / "model.joblib", checksum_path(out_dir / "model.joblib")]
+        record.log_to_mlflow(mlflow.MlflowClient(), saved)
     return record

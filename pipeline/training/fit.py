@@ -265,6 +265,10 @@ def fit(
     writer = is_rank_zero(section)
     logger = _mlflow_logger(spec, base) if state is not None and writer else False
     if state is not None and writer:
+        if state.mlflow_run_id is not None:  # a resumed training reopens its run as this process's
+            from pipeline.tracking import claim_run
+
+            claim_run(logger.experiment, logger.run_id)
         state.save(logger.run_id)
     governor = [ThreadGovernor(threads.intra_op)] if threads.adaptive and _on_cpu(section) else []
     trainer, precision = build_trainer(
@@ -280,7 +284,7 @@ def fit(
     else:
         loaders = {"datamodule": data}
     cuda = _cuda_peak_reset(trainer)
-    trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None, **loaders)
+    trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None, weights_only=True, **loaders)
 
     result = FitResult(
         recorder=recorder,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.config import Params
+from pipeline.tracking import Stopped, stop_signal
 from pipeline.training.fit import CLASSIFIER_MONITOR as MONITOR
 from pipeline.tuning.data import TrialData
 from pipeline.tuning.runs import RUN_ATTR, TrialRun
@@ -151,8 +152,12 @@ class Objective:
             trial.set_user_attr("fail_reason", reason)
             run.finish("fail", reason=reason)
             raise
-        except BaseException:  # Ctrl-C: the trial is lost, its run says so
+        except BaseException as err:  # Ctrl-C, SIGTERM: the trial is lost, its run says so
             run.finish("killed")
+            if isinstance(err, SystemExit) and stop_signal() is not None:
+                # Lightning turns the signal's KeyboardInterrupt into SystemExit(1); Optuna marks the trial FAIL
+                # only on an exception or a KeyboardInterrupt, so hand it one (else the trial stays RUNNING).
+                raise Stopped(f"signal {stop_signal()}") from None
             raise
         trial.set_user_attr("duration_s", round(time.perf_counter() - started, 3))
         run.finish("complete", value=value)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from pipeline.config import Params
-from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
+from pipeline.tracking import claim_run, owner_tags, provenance_tags, setup_mlflow, tracking_uri
 from pipeline.tuning.locks import store_lock
 
 PARENT_ATTR = "mlflow_parent_run_id"
@@ -43,7 +43,7 @@ def parent_run(client: Any, experiment_id: str, study: Any, arch: str, params: P
     """The study's parent run: the one recorded in the study if this store still has it, else a new one."""
     run_id = study.user_attrs.get(PARENT_ATTR)
     if _usable(client, run_id):
-        client.update_run(run_id, status="RUNNING")
+        claim_run(client, run_id)
         return run_id
     uid = _study_uid(study)
     tags = {
@@ -59,7 +59,7 @@ def parent_run(client: Any, experiment_id: str, study: Any, arch: str, params: P
     canonical = min(rivals, key=lambda r: (r.info.start_time, r.info.run_id)).info.run_id if rivals else run.info.run_id
     if canonical != run.info.run_id:
         client.delete_run(run.info.run_id)
-        client.update_run(canonical, status="RUNNING")
+        claim_run(client, canonical)
         study.set_user_attr(PARENT_ATTR, canonical)
         return canonical
     tp = params.tune
@@ -106,6 +106,7 @@ class TrialRun:
     def __init__(self, client: Any, experiment_id: str, parent_id: str, trial_number: int, study_name: str) -> None:
         self.client = client
         tags = {"mlflow.parentRunId": parent_id, "trial_number": str(trial_number), "study_name": study_name}
+        tags.update(owner_tags())  # a worker killed by SIGKILL leaves it RUNNING: the next stage ends it KILLED
         self.run_id = client.create_run(experiment_id, run_name=f"trial-{trial_number}", tags=tags).info.run_id
 
     def log_params(self, values: dict[str, Any]) -> None:
