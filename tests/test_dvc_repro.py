@@ -31,6 +31,7 @@ OVERRIDES = {
     "generate.train.max_epochs": 1,
     "generate.eval.continuation_docs": 5,
     "generate.eval.agreement_per_class": 2,
+    "ensemble.enabled": _PARAMS["ensemble"]["enabled"],  # write_params turns it off for the unit tests
 }
 
 

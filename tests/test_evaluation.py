@@ -168,11 +168,12 @@ def test_registered_model_loads_by_name_and_predicts_raw_text(project, monkeypat
         model.predict(pd.DataFrame({"body": ["نص"]}))
 
 
-def test_arabic_is_shaped_and_put_in_visual_order_for_figures():
+def test_figure_text_stays_in_reading_order_and_the_pareto_front():
     from pipeline.reporting.figures import ar, pareto_front
 
-    # يحدث: yeh initial, hah medial, dal final, theh isolated; displayed left to right in reverse
-    assert ar("يحدث") == "\ufe99\ufeaa\ufea4\ufef3"
+    # matplotlib (3.11) joins and orders Arabic itself: pre-shaped, reversed text would be reversed twice
+    # (tests/test_report_figures.py checks the glyphs it draws)
+    assert ar("يحدث") == "يحدث"
     assert ar("lstm 0.5") == "lstm 0.5"
     front = pareto_front([(10, 0.5, "a"), (5, 0.4, "b"), (20, 0.45, "c"), (1, 0.2, "d"), (5, 0.3, "e")])
     assert [p[2] for p in front] == ["d", "b", "a"]
