@@ -102,6 +102,9 @@ def setup_logging(verbose: int = 0, env_level: str | None = None) -> tuple[int, 
     # it from the environment when it configures its loggers; Lightning resets its package loggers to INFO when
     # imported, but not the loggers its lines come from (device, tip, seed and "fit stopped" lines).
     os.environ["MLFLOW_LOGGING_LEVEL"] = logging.getLevelName(lib)
+    # MLflow draws a progress bar for every artifact download (the gate and serve verify registered files),
+    # whether or not stdout is a terminal: only at -v and more
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "true" if lib <= logging.INFO else "false"
     for name in ("mlflow", "alembic", *LIGHTNING_LOGGERS):
         logging.getLogger(name).setLevel(lib)
     logging.getLogger("lightning").propagate = False  # printed once, by Lightning's own handler

@@ -16,8 +16,9 @@ import os
 import sys
 from pathlib import Path
 
-# What `python -m pipeline` imports before any stage runs: if one is missing, this is the wrong interpreter.
-REQUIRED = ("yaml", "pydantic")
+# What the stages import: if one is missing, this is the wrong interpreter (looked up with find_spec, never
+# imported here). A bare interpreter may well have yaml and pydantic, so the list names the heavier ones too.
+REQUIRED = ("yaml", "pydantic", "datasketch", "scrapy", "lightning", "mlflow", "sklearn")
 REEXEC_FLAG = "PIPELINE_REEXEC"
 
 
