@@ -21,7 +21,10 @@ class StageError(RuntimeError):
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Libraries whose INFO lines are chatter for a pipeline run (Scrapy's banner and per-request lines, Lightning's
 # device and tip lines, MLflow's and alembic's store set-up): shown with -v, DEBUG with -vv.
-LIBRARIES = ("scrapy", "twisted", "lightning", "mlflow", "alembic", "optuna", "urllib3", "filelock", "huey")
+LIBRARIES = (
+    *("scrapy", "twisted", "lightning", "mlflow", "alembic", "optuna", "urllib3", "filelock", "huey", "onnxruntime"),
+)
+SITE_PACKAGES = ("site-packages", "dist-packages")
 LIGHTNING_LOGGERS = (
     "lightning.pytorch.utilities.rank_zero",
     "lightning.fabric.utilities.rank_zero",
@@ -60,7 +63,11 @@ class _LibraryLevel(logging.Filter):
         self.level = level
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.name.split(".", 1)[0] not in LIBRARIES or record.levelno >= self.level
+        # a library that logs through the root logger (onnxruntime's quantiser) is known by its file
+        library = record.name.split(".", 1)[0] in LIBRARIES or (
+            record.name == "root" and any(part in record.pathname for part in SITE_PACKAGES)
+        )
+        return not library or record.levelno >= self.level
 
 
 def verbosity(argv: list[str]) -> int:

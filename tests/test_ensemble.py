@@ -165,3 +165,23 @@ def test_a_registered_ensemble_answers_like_the_offline_one(built, tmp_path):
         texts = pd.DataFrame({"text": [r["text"] for r in rows]})
         served = mlflow.pyfunc.load_model(f"models:/{reg['name']}/{reg['version']}").predict(texts)
     assert served["label_id"].tolist() == expected
+
+
+def test_the_ensemble_fits_on_out_of_sample_validation_probabilities_of_the_floors(built):
+    """A floor is refitted on train + val: its saved model has seen validation. It also saves the validation
+    probabilities of its train-only fit, whose macro-F1 is the one that chose its C, and the ensemble uses those."""
+    from sklearn.metrics import f1_score
+
+    from pipeline.data.split import read_split
+    from pipeline.training.ensemble import validation_probabilities
+
+    root, params, _, _ = built
+    processed = root / params.base.processed_dir
+    val = read_split(processed / "val.jsonl")
+    truth = [int(r["label"]) for r in val]
+    for arch in FLOORS:
+        model_dir = root / "models" / arch
+        probs = validation_probabilities(model_dir, processed, val)
+        run = json.loads((model_dir / "run.json").read_text(encoding="utf-8"))
+        held_out_f1 = f1_score(truth, np.asarray(probs).argmax(axis=1), average="macro")
+        assert held_out_f1 == pytest.approx(run["best_val_f1_macro"], abs=1e-6), arch

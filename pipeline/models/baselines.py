@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 C_GRID = (0.3, 1.0, 3.0, 10.0)
+HELD_OUT_FILE = "val_probabilities.json"  # beside model.joblib: validation probabilities of the train-only fit
 NBSVM_C_GRID = (0.03, 0.1, 0.3, 1.0)
 BETA_GRID = (0.25, 1.0)
 
@@ -80,6 +81,17 @@ class _ValidatedC:
             else:
                 self.c = 1.0
         return self._fit_one(self.c, [*train, *val], [*y_train, *y_val])
+
+    def held_out_proba(
+        self, train: Sequence[list[str]], y_train: Sequence[int], val: Sequence[list[str]]
+    ) -> list[list[float]]:
+        """Probabilities on ``val`` of the chosen settings fitted on ``train`` alone: the fitted floor has seen
+        ``val`` (it is refitted on train + val), so these are what anything fitted on validation predictions (the
+        ensemble) must use."""
+        held = self._fit_one(float(self.c or 1.0), train, y_train)
+        if isinstance(held, _NbSvmFit) and self.model is not None:
+            held.temperature = self.model.temperature
+        return np.asarray(held.predict_proba(val)).tolist()
 
 
 @dataclass

@@ -11,6 +11,7 @@ comparison. :class:`OnnxPredictor` uses the trained predictor's own preprocessin
 from __future__ import annotations
 
 import copy
+import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.models.registry import kind
+
+log = logging.getLogger("export")
 
 Row = dict[str, Any]
 NETWORK_INPUTS = ("ids", "lengths")
@@ -134,10 +137,21 @@ def _export(net: Any, example: tuple, path: Path, names: Sequence[str], axes: di
 
 
 def quantize_onnx(src: Path, dst: Path) -> Path:
-    """``quantize_dynamic``: int8 weights (MatMul, Gather, LSTM/GRU ...), activations quantised at run time."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    """``quantize_dynamic``: int8 weights (MatMul, Gather, LSTM/GRU ...), activations quantised at run time, after
+    onnxruntime's recommended pre-processing (symbolic shape inference and graph optimisation) where it applies."""
+    import tempfile
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        try:
+            quant_pre_process(str(src), str(prepared))
+        except Exception as err:  # a graph its shape inference cannot follow: quantise the export as it is
+            log.info("%s: quantisation pre-processing skipped (%s)", src, str(err).splitlines()[0] if str(err) else err)
+            prepared = src
+        quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8)
     return dst
 
 

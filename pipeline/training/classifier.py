@@ -11,9 +11,10 @@ from typing import Any
 
 from pipeline.config import Params, TrainParams
 from pipeline.data.integrity import atomic_path, checksum_path, write_checksum
-from pipeline.data.jsonl import read_json
+from pipeline.data.jsonl import read_json, write_json
 from pipeline.data.split import split_tokens
 from pipeline.evaluation.latency import latency, network_latency
+from pipeline.models.baselines import HELD_OUT_FILE
 from pipeline.models.registry import ARCHITECTURES
 from pipeline.models.vectors import read_info
 from pipeline.text.vocab import Vocab
@@ -133,7 +134,7 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     xtr, ytr, _ = split_tokens(base.processed_dir, "train")
-    xva, yva, _ = split_tokens(base.processed_dir, "val")
+    xva, yva, val_rows = split_tokens(base.processed_dir, "val")
     xte, _, _ = split_tokens(base.processed_dir, "test")
     started = time.perf_counter()
     model = make_floor(arch).fit(xtr, ytr, xva, yva)
@@ -141,6 +142,9 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
     with atomic_path(out_dir / "model.joblib") as tmp:  # a pickle: checksum beside it, verified before loading
         joblib.dump(model, tmp)
     write_checksum(out_dir / "model.joblib")
+    if xva:  # out-of-sample validation probabilities (the saved model has seen val): what the ensemble fits on
+        held_out = {"ids": [str(r["id"]) for r in val_rows], "probabilities": model.held_out_proba(xtr, ytr, xva)}
+        write_json(out_dir / HELD_OUT_FILE, held_out)
     setup_mlflow(base)
     with mlflow.start_run(
         run_name=f"train-{arch}", tags={**provenance_tags(base.seed), "arch": arch, "stage": "train"}

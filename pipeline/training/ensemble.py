@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Params
-from pipeline.data.jsonl import DataError, write_json
+from pipeline.data.jsonl import DataError, read_json, write_json
 from pipeline.data.split import read_split
 from pipeline.evaluation.latency import latency
+from pipeline.models.baselines import HELD_OUT_FILE
 from pipeline.models.ensemble import fit_ensemble
 from pipeline.serving.predict import load_predictor
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow
@@ -19,6 +20,19 @@ from pipeline.training.run_record import RunRecord
 
 NAME = "ensemble"
 SPEC_FILE = "ensemble.json"
+
+
+def validation_probabilities(model_dir: Path, processed: Path, val: list[dict[str, Any]]) -> list[list[float]]:
+    """A member's probabilities on the validation rows, out of sample: a linear floor's saved ones (from its fit on
+    train alone: the saved floor was refitted on train + val), else the model's own predictions (networks and
+    fine-tuned transformers only select their epoch on validation)."""
+    held_out = model_dir / HELD_OUT_FILE
+    if held_out.is_file():
+        saved = read_json(held_out)
+        if saved["ids"] != [str(r["id"]) for r in val]:
+            raise DataError(f"{held_out}: its validation ids differ from {processed / 'val.jsonl'}; retrain the model")
+        return saved["probabilities"]
+    return load_predictor(model_dir, processed).predict_proba(val)
 
 
 def _copy_member(source: Path, target: Path) -> None:
@@ -40,8 +54,7 @@ def build_ensemble(params: Params) -> RunRecord:
         if not (models / arch / "run.json").is_file():
             raise DataError(f"{models / arch / 'run.json'}: ensemble member {arch!r} is not trained")
     started = time.perf_counter()
-    predictors = {arch: load_predictor(models / arch, processed) for arch in members}
-    probs = [predictors[arch].predict_proba(val) for arch in members]
+    probs = [validation_probabilities(models / arch, processed, val) for arch in members]
     combiner, scores = fit_ensemble(members, probs, [int(r["label"]) for r in val], ep.method, ep.folds, base.seed)
     train_time = time.perf_counter() - started
 
