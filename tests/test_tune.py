@@ -510,3 +510,27 @@ def test_storage_heartbeat_retry_and_the_surplus_trial(tmp_path):
     study.tell(second, state=optuna.trial.TrialState.FAIL)
     states = count_states(study)  # a surplus trial is no failure (tune.max_failed_trials)
     assert (states["FAIL"], states["SURPLUS"], states["COMPLETE"], states["RUNNING"]) == (0, 1, 1, 1)
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retried(tmp_path):
+    """A worker killed between creating a trial and its first heartbeat leaves a RUNNING trial Optuna's stale
+    check never sees (it has no heartbeat): after the grace period it is failed and re-queued, instead of holding
+    a slot for ever (``run_trials`` waited on it without end)."""
+    import time
+
+    import optuna
+
+    from pipeline.tuning.study import WORKER_ATTR, fail_unbeaten_trials, make_storage
+
+    params = parse_params({"tune": {"heartbeat_s": 1, "grace_period_s": 1, "max_retry": 1}})
+    study = optuna.create_study(storage=make_storage(params, f"sqlite:///{tmp_path / 'o.db'}"))
+    orphan = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # created, never beaten
+    alive = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    alive.set_user_attr(WORKER_ATTR, "host:1")  # reached its objective: heartbeats are Optuna's business
+    assert fail_unbeaten_trials(study, 1.0) == 0  # younger than the grace period
+    time.sleep(1.2)
+    assert fail_unbeaten_trials(study, 1.0) == 1
+    trials = study.get_trials()
+    assert trials[orphan.number].state.name == "FAIL" and trials[alive.number].state.name == "RUNNING"
+    retried = [t for t in trials if t.state.name == "WAITING"]
+    assert len(retried) == 1 and retried[0].params == trials[orphan.number].params

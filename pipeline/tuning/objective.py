@@ -23,9 +23,7 @@ from pipeline.training.fit import CLASSIFIER_MONITOR as MONITOR
 from pipeline.tuning.data import TrialData
 from pipeline.tuning.runs import RUN_ATTR, TrialRun
 from pipeline.tuning.space import override, preprocess_keys, suggest
-from pipeline.tuning.study import SURPLUS_ATTR, is_surplus
-
-WORKER_ATTR = "worker"  # user attr: host:pid of the process that ran the trial
+from pipeline.tuning.study import SURPLUS_ATTR, WORKER_ATTR, is_surplus
 
 
 class SurplusTrial(RuntimeError):

@@ -24,6 +24,7 @@ FREE_TRAIN_KEYS = {"architectures", "seeds", "max_epochs", "resume", "state_dir"
 
 
 POLL_S = 2.0
+WORKER_ATTR = "worker"  # user attr: host:pid of the process that ran the trial (set when its objective starts)
 SURPLUS_ATTR = "surplus"  # user attr of a trial started when n_trials were already done or running elsewhere
 
 
@@ -165,6 +166,33 @@ def is_surplus(trial: Any, n_trials: int) -> bool:
     return sum(t.number < trial.number and not t.user_attrs.get(SURPLUS_ATTR) for t in before) >= n_trials
 
 
+def fail_unbeaten_trials(study: Any, grace_s: float) -> int:
+    """Fail RUNNING trials that never reached their objective (no ``worker`` attr) and started more than
+    ``grace_s`` ago: their worker died between creating the trial and its first heartbeat, which Optuna's
+    stale-trial check (heartbeats only) never sees, so they would hold a slot for ever. The storage's stale-trial
+    callback (the retry) runs for them as for stale ones. Returns how many were failed."""
+    from datetime import datetime
+
+    from optuna.trial import TrialState
+
+    storage, failed = study._storage, 0
+    get_callback = getattr(storage, "get_heartbeat_stale_trial_callback", None)  # storages with heartbeats
+    callback = get_callback() if get_callback else None
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if WORKER_ATTR in trial.user_attrs or trial.datetime_start is None:
+            continue
+        if (datetime.now() - trial.datetime_start).total_seconds() < grace_s:
+            continue
+        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            failed += 1
+            log.warning(
+                "%s: trial %d never started its objective (worker gone): failed", study.study_name, trial.number
+            )
+            if callback is not None:
+                callback(study, storage.get_trial(trial._trial_id))
+    return failed
+
+
 def run_trials(study: Any, objective: Any, params: Params, label: str = "tune") -> int:
     """Run trials until ``n_trials`` have a result (COMPLETE + PRUNED), the failure limit or the time budget;
     return how many this process ran. On a terminal, a bar ``label`` shows trials n/N and the best value."""
@@ -177,6 +205,7 @@ def run_trials(study: Any, objective: Any, params: Params, label: str = "tune") 
     bar = progress(tp.n_trials, label, "trial")
     while True:
         optuna.storages.fail_stale_trials(study)
+        fail_unbeaten_trials(study, grace_period(params))
         states = count_states(study)
         done, running, failed = states["COMPLETE"] + states["PRUNED"], states["RUNNING"], states["FAIL"]
         show_trials(bar, study, min(done, tp.n_trials))
