@@ -147,15 +147,19 @@ def rewrite_paths(db: Path, old: str, new: str) -> int:
     return changed
 
 
+def _selected(root: Path, base: str, only: tuple[str, ...]) -> Iterator[tuple[Snapshot, str]]:
+    """Each snapshot asked for (all when ``only`` is empty) with its key in the remote."""
+    for snap in snapshots(root):
+        if not only or snap.name in only:
+            yield snap, f"{base.rstrip('/')}/{PREFIX}/{snap.name}.tar.gz"
+
+
 def push(root: Path, remote: str | None = None, only: tuple[str, ...] = ()) -> list[str]:
     """Upload each snapshot that exists locally. With nothing local, the remote's MLflow store is kept (a
     checkout without one never wipes it) and its journal removed (the crawl finished). One line per snapshot."""
     lines = []
     with remote_fs(root, remote) as (fs, base), tempfile.TemporaryDirectory() as tmp:
-        for snap in snapshots(root):
-            if only and snap.name not in only:
-                continue
-            key = f"{base.rstrip('/')}/{PREFIX}/{snap.name}.tar.gz"
+        for snap, key in _selected(root, base, only):
             archive = Path(tmp) / f"{snap.name}.tar.gz"
             if _pack(root, snap, archive):
                 fs.makedirs(f"{base.rstrip('/')}/{PREFIX}", exist_ok=True)
@@ -173,10 +177,7 @@ def pull(root: Path, remote: str | None = None, force: bool = False, only: tuple
     """Restore each snapshot the remote has, unless its files exist locally (``force``: replace them)."""
     lines = []
     with remote_fs(root, remote) as (fs, base), tempfile.TemporaryDirectory() as tmp:
-        for snap in snapshots(root):
-            if only and snap.name not in only:
-                continue
-            key = f"{base.rstrip('/')}/{PREFIX}/{snap.name}.tar.gz"
+        for snap, key in _selected(root, base, only):
             local = [p for p in snap.paths if (root / p).exists() and not _empty_dir(root / p)]
             if local and not force:
                 lines.append(f"{snap.name}: kept the local {', '.join(local)} (--force replaces them)")

@@ -1,5 +1,5 @@
-"""Servers for tests of a shared tracking set-up: an S3 API server (moto, in this process) and ``mlflow server``
-(a subprocess in its own process group, killed as a group), both on 127.0.0.1 at free ports."""
+"""``mlflow server`` for tests of a shared tracking set-up: a subprocess in its own process group (killed as a group)
+on 127.0.0.1 at a free port; its S3 artifact store is ``tests.s3_server``."""
 
 from __future__ import annotations
 
@@ -14,50 +14,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tests.pg_server import free_port
-
-# dummy credentials and the checksum settings S3-compatible servers need with recent boto3
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-    "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-}
-
-
-@contextmanager
-def s3_server(bucket: str) -> Iterator[str]:
-    """A moto S3 server holding an empty ``bucket``; yields its endpoint URL."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, **_creds())
-        s3.create_bucket(Bucket=bucket)
-        yield endpoint
-    finally:
-        server.stop()
-
-
-def _creds() -> dict[str, str]:
-    return {
-        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
-        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
-    }
-
-
-def s3_keys(endpoint: str, bucket: str) -> list[str]:
-    """Every object key in ``bucket``."""
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=endpoint, **_creds())
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+from tests.s3_server import ENV as S3_ENV
 
 
 @contextmanager

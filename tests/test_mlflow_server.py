@@ -14,8 +14,9 @@ import pytest
 
 from pipeline.config import load_params
 from tests.conftest import REPO, make_raw_docs, write_params, write_raw
-from tests.mlflow_server import mlflow_server, s3_keys, s3_server
+from tests.mlflow_server import mlflow_server
 from tests.pg_server import create_database, pg_server
+from tests.s3_server import s3_server
 
 pytestmark = pytest.mark.distributed
 
@@ -49,11 +50,11 @@ def test_stages_track_and_register_on_a_shared_server(tmp_path, monkeypatch, sto
     write_params(tmp_path / "params.yaml", OVERRIDES)
     write_raw(tmp_path, make_raw_docs(132))
     params = load_params()
-    with pg_server("postgres_probe") as pg_url, s3_server(BUCKET) as endpoint:
+    with pg_server("postgres_probe") as pg_url, s3_server(BUCKET) as s3:
         backend = create_database(pg_url, "mlflow")
         artifacts = f"s3://{BUCKET}/team" if store == "s3" else str(tmp_path / "artifact-store")
         log = tmp_path / "mlflow-server.log"
-        with mlflow_server(backend, artifacts, log, endpoint if store == "s3" else None) as url:
+        with mlflow_server(backend, artifacts, log, s3.endpoint if store == "s3" else None) as url:
             for args in (("preprocess",), ("train", "tfidf_linear"), ("evaluate",), ("register",)):
                 stage(tmp_path, url, *args)
             client = mlflow.MlflowClient(url)
@@ -73,7 +74,7 @@ def test_stages_track_and_register_on_a_shared_server(tmp_path, monkeypatch, sto
             model = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "downloaded")))
             assert (model / "MLmodel").is_file(), sorted(p.name for p in model.iterdir())
         if store == "s3":  # the bytes are in the bucket, not on the server's disk
-            keys = s3_keys(endpoint, BUCKET)
+            keys = s3.keys()
             assert any(k.startswith("team/") and k.endswith("MLmodel") for k in keys), keys[:20]
         else:
             assert list((tmp_path / "artifact-store").rglob("MLmodel"))
