@@ -139,15 +139,20 @@ def _export(net: Any, example: tuple, path: Path, names: Sequence[str], axes: di
 def quantize_onnx(src: Path, dst: Path) -> Path:
     """``quantize_dynamic``: int8 weights (MatMul, Gather, LSTM/GRU ...), activations quantised at run time, after
     onnxruntime's recommended pre-processing (symbolic shape inference and graph optimisation) where it applies."""
+    import contextlib
     import tempfile
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    src, dst = src.resolve(), dst.resolve()
     with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         try:
-            quant_pre_process(str(src), str(prepared))
+            # its symbolic shape inference saves a failed graph as sym_shape_infer_temp.onnx (+ a .data file) in
+            # the working directory: run it in the temporary folder so nothing is left in the user's checkout
+            with contextlib.chdir(tmp):
+                quant_pre_process(str(src), str(prepared))
         except Exception as err:  # a graph its shape inference cannot follow: quantise the export as it is
             log.info("%s: quantisation pre-processing skipped (%s)", src, str(err).splitlines()[0] if str(err) else err)
             prepared = src
