@@ -42,8 +42,8 @@ setup-services:  ## install the servers tests start (PostgreSQL; Chromium for th
 	{ $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; } \
 	  || echo "setup-services: could not install$$missing: the tests that need them will skip"
 
-run: setup  ## run the whole pipeline on the embedded demo site (dvc repro)
-	$(BIN)/dvc repro
+run: setup  ## run the whole pipeline on the embedded demo site (dvc repro); PROFILE=full: full-size settings (dvc exp run)
+	$(if $(PROFILE),$(BIN)/python -m pipeline profile $(PROFILE) --run,$(BIN)/dvc repro)
 	@echo "Done: reports/report.html; compare runs with: $(BIN)/mlflow ui"
 
 serve: setup  ## serve the registered champion over HTTP (python -m pipeline serve; PORT=N to override serve.port)

@@ -1,8 +1,11 @@
 """Benchmark the DVC spine: a full `dvc repro` on the demo site (with its per-stage split), a no-op repro, and
 what a train change re-runs.
 
-Runs in a fresh copy of the repository (its own git repo and MLflow store) with the committed params, so the
-figures are those of `make run` after set-up. Writes ``reports/bench/repro.json``.
+Runs in a fresh copy of the repository (its own git repo and MLflow store, no DVC cache) with the committed
+params and ``dvc.lock``, so the figures are those of `make run` on a clean clone after set-up: every stage runs,
+and ``git_status_after_repro`` lists what the run left modified (empty when every output is byte-reproducible;
+``lock_outs_changed`` names the stage outputs whose hash differs from the committed lock). Writes
+``reports/bench/repro.json``.
 """
 
 from __future__ import annotations
@@ -46,13 +49,38 @@ def run(args: list[str], cwd: Path) -> tuple[float, str, dict[str, float]]:
     return end - start, out, split
 
 
+def git(args: list[str], cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def changed_outs(committed: dict, lock: Path) -> dict[str, list[str]]:
+    """Per stage, the outputs whose hash in ``lock`` differs from ``committed`` (or that one of them lacks)."""
+
+    def outs(data: dict) -> dict[str, dict[str, str]]:
+        return {
+            stage: {o["path"]: o.get("md5", "") for o in entry.get("outs", [])}
+            for stage, entry in (data or {}).get("stages", {}).items()
+        }
+
+    old, new = outs(committed), outs(yaml.safe_load(lock.read_text(encoding="utf-8")))
+    changed = {}
+    for stage in sorted(set(old) | set(new)):
+        a, b = old.get(stage, {}), new.get(stage, {})
+        paths = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
+        if paths:
+            changed[stage] = paths
+    return changed
+
+
 def main() -> None:
     load_before = os.getloadavg()  # the split is clean only on an idle machine
     with tempfile.TemporaryDirectory(prefix="bench-repro-") as tmp:
         proj = Path(tmp) / "proj"
         proj.mkdir()
-        snapshot_repo(REPO, proj)
+        snapshot_repo(REPO, proj, drop=())
         full_s, full_out, split = run([str(BIN / "dvc"), "repro"], proj)
+        status = git(["status", "--porcelain"], proj).splitlines()
+        lock_changed = changed_outs(yaml.safe_load(git(["show", "HEAD:dvc.lock"], proj)), proj / "dvc.lock")
         print(f"full repro {full_s:.1f} s; per stage (s): {split}", flush=True)
         stages = [line.split("'")[1] for line in full_out.splitlines() if line.startswith("Running stage")]
         metrics = (proj / "reports" / "metrics.json").read_text()
@@ -69,6 +97,8 @@ def main() -> None:
         "stage_s": split,
         "load_before": [round(x, 2) for x in load_before],
         "documents_scraped": raw_docs,
+        "git_status_after_repro": status,
+        "lock_outs_changed": lock_changed,
         "noop_repro_s": round(noop_s, 2),
         "noop_ran_nothing": "Running stage" not in noop_out,
         "train_lr_change_reruns": rerun,
@@ -82,6 +112,8 @@ def main() -> None:
         [
             ("full repro (s)", figures["full_repro_s"]),
             ("documents scraped", raw_docs),
+            ("git status after repro", " ".join(status) or "clean"),
+            ("outputs whose hash changed", sum(map(len, lock_changed.values()))),
             ("no-op repro (s)", figures["noop_repro_s"]),
             ("no-op ran nothing", figures["noop_ran_nothing"]),
             ("train.lr change re-runs", ", ".join(rerun)),

@@ -13,12 +13,14 @@ STAGES_DIR = Path(__file__).parent / "stages"
 COMMANDS = {
     "check": "validate params.yaml (values, dvc.yaml outs, a file source's columns) and exit",
     "params": "print every params key: type, default, description (--markdown: tables)",
+    "profile": "a named set of params overrides as a dvc exp run (profile full: full-size settings; --run)",
     "serve": "the HTTP API over the registered champion (python -m pipeline serve --help)",
     "ui": "the demo UI in a browser (Streamlit) over the same model (python -m pipeline ui --help)",
 }
 
 STAGE_ENV = "PIPELINE_STAGE"  # the stage this process runs, inherited by the other ranks of a ddp training
 SERVING = {"serve": "server", "ui": "ui"}  # commands whose code lives in pipeline/serving/ (not DVC stages)
+TOOLS = {"profile": "profiles"}  # other commands' modules in pipeline/, imported by name: no stage's code deps
 
 
 def stages() -> dict[str, str]:
@@ -108,6 +110,9 @@ def main() -> None:
         from pipeline.config import schema
 
         cli.run(schema.main, layout=False)
+        return
+    if name in TOOLS:
+        cli.run(importlib.import_module(f"pipeline.{TOOLS[name]}").main, layout=False)
         return
     if name in SERVING:  # imported by name, as the stages are: no stage's code deps in dvc.yaml include it
         cli.run(importlib.import_module(f"pipeline.serving.{SERVING[name]}").main)
