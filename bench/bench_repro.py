@@ -95,6 +95,7 @@ def main() -> None:
         "full_repro_s": round(full_s, 1),
         "stages_run": stages,
         "stage_s": split,
+        "console_lines": len(full_out.splitlines()),
         "load_before": [round(x, 2) for x in load_before],
         "documents_scraped": raw_docs,
         "git_status_after_repro": status,
