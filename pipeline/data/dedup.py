@@ -80,10 +80,10 @@ def _link_bucket(members: list[int], signatures: np.ndarray, threshold: float, s
         groups[i] = mine
 
 
-def group_near_duplicates(
+def near_duplicate_groups(
     signatures: np.ndarray, threshold: float, bands: Callable[[int], np.ndarray] | None = None
-) -> list[int]:
-    """Group id (the smallest member index) for each row of ``signatures`` (n × NUM_PERM, may be an
+) -> np.ndarray:
+    """Group id (the smallest member index, int64) for each row of ``signatures`` (n × NUM_PERM, may be an
     ``np.memmap``: only candidate rows are read). ``bands(b)``, when given, returns band ``b``'s columns
     (n × ROWS) without reading the whole matrix into memory."""
     sets = DisjointSet()
@@ -91,9 +91,16 @@ def group_near_duplicates(
         rows = bands(band) if bands else signatures[:, band * ROWS : (band + 1) * ROWS]
         for bucket in _shared_buckets(rows):
             _link_bucket(bucket.tolist(), signatures, threshold, sets)
-    groups = list(range(len(signatures)))
+        del rows
+    groups = np.arange(len(signatures), dtype=np.int64)
     for subset in sets.subsets():
-        first = min(subset)
-        for i in subset:
-            groups[i] = first
+        members = np.fromiter(subset, dtype=np.int64, count=len(subset))
+        groups[members] = members.min()
     return groups
+
+
+def group_near_duplicates(
+    signatures: np.ndarray, threshold: float, bands: Callable[[int], np.ndarray] | None = None
+) -> list[int]:
+    """:func:`near_duplicate_groups` as a list."""
+    return near_duplicate_groups(signatures, threshold, bands).tolist()

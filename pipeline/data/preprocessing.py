@@ -1,13 +1,13 @@
 """Preprocessing: documents from the configured source → normalised, tokenised, labelled splits (the
 preprocess stage's work; the output formats are in ``pipeline/stages/preprocess.py``'s docstring).
 
-The source is streamed twice: a first pass keeps only ids, labels and exact-duplicate keys in memory and
-spills the MinHash signatures to a temporary file (to drop exact duplicates, group near-duplicates and assign
-splits), the data checks run, then a second pass processes the text and writes each document straight to its
+The source is streamed twice: a first pass keeps only 64-bit hashes of ids and texts and class codes in numpy
+arrays and spills the MinHash signatures to a temporary file (to drop exact duplicates, group near-duplicates
+and assign splits, all with array operations), the data checks run, then a second pass processes the text and writes each document straight to its
 split. With ``num_workers`` > 1 both passes send batches of :data:`BATCH` documents to a process pool, at most
 :data:`AHEAD` batches per worker in flight, and take the results back in input order: the output is the same
 as with one process, and memory holds no text beyond the batches in flight. What still grows with the corpus
-is about 200 bytes per document (ids, labels, split, group, the duplicate keys): ``bench/bench_preprocess.py``.
+is a few tens of bytes per document (hashes, codes, split, group): ``bench/bench_preprocess.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import statistics
 import tempfile
 from array import array
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,11 @@ import numpy as np
 
 from pipeline.config import Params, PreprocessParams
 from pipeline.data import checks as dc
-from pipeline.data.dedup import NUM_PERM, ROWS, group_near_duplicates, signature
+from pipeline.data.dedup import NUM_PERM, ROWS, near_duplicate_groups, signature
 from pipeline.data.jsonl import DataError, write_json
 from pipeline.data.labels import ClassMap
 from pipeline.data.sources import RawDoc, describe, iter_documents
-from pipeline.data.split import stratified_split
+from pipeline.data.split import SPLITS, TEST, TRAIN, VAL, stratified_codes
 from pipeline.text.processor import TextProcessor
 from pipeline.text.vocab import Vocab
 from pipeline.tracking import tracking_uri
@@ -43,7 +43,6 @@ log = logging.getLogger("preprocess")
 BATCH = 256  # documents per pool task
 AHEAD = 4  # batches in flight per worker: workers never wait for the main process, memory stays bounded
 BAND_READ = 1 << 16  # signature rows read at a time when a band is gathered from the spill file
-SPLITS = ("train", "val", "test")
 _worker: TextProcessor | None = None  # the processor of this process (the main one or a pool worker)
 _near = True
 
@@ -58,18 +57,18 @@ def _usable(doc: RawDoc, dropped: Counter) -> bool:
     return True
 
 
-def _text_key(words: list[str]) -> bytes:
-    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=12).digest()
+def _hash64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def _fingerprint(text: str) -> tuple[bytes, np.ndarray | None]:
+def _fingerprint(text: str) -> tuple[int, np.ndarray | None]:
     """Exact-duplicate key and MinHash signature of one text (runs in a worker when there are workers)."""
     assert _worker is not None
     words = _worker.words(text)
-    return _text_key(words), (signature(words) if _near else None)
+    return _hash64(" ".join(words)), (signature(words) if _near else None)
 
 
-def _fingerprints(texts: list[str]) -> list[tuple[bytes, np.ndarray | None]]:
+def _fingerprints(texts: list[str]) -> list[tuple[int, np.ndarray | None]]:
     return [_fingerprint(t) for t in texts]
 
 
@@ -116,6 +115,19 @@ class SpilledSignatures:
             return np.empty((0, NUM_PERM), dtype=np.uint32)
         return np.memmap(self.path, dtype=np.uint32, mode="r", shape=(self.rows, NUM_PERM))
 
+    def keep(self, mask: np.ndarray) -> None:
+        """Rewrite the file with only the rows where ``mask`` is true (block by block)."""
+        if mask.all():
+            return
+        kept = self.path.with_suffix(".kept")
+        with kept.open("wb") as fh:
+            rows = self.matrix()
+            for start in range(0, self.rows, BAND_READ):
+                np.ascontiguousarray(rows[start : start + BAND_READ][mask[start : start + BAND_READ]]).tofile(fh)
+            del rows
+        kept.replace(self.path)
+        self.rows = int(np.count_nonzero(mask))
+
     def band(self, b: int) -> np.ndarray:
         out = np.empty((self.rows, ROWS), dtype=np.uint32)
         with self.path.open("rb") as fh:
@@ -126,102 +138,124 @@ class SpilledSignatures:
 
 
 def first_pass(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
-    """Stream indices, ids, class values (and predefined splits) of the usable, non-duplicate documents; their
-    signatures go to ``spill`` (when near-duplicates are grouped). With a split column, a duplicate is dropped only
-    within train or val: one that crosses splits is kept and counted, and the test split is kept as given."""
+    """Stream the usable documents once: stream index, a 64-bit hash of the id and of the processed text, the
+    class value's code (and the predefined split) go to arrays, about 30 bytes a document; the signatures go to
+    ``spill`` (when near-duplicates are grouped). Exact duplicates are then dropped (:func:`exact_duplicates`)."""
     near = params.preprocess.split.near_duplicates
-    kept = array("q")
-    ids: list[str] = []
-    values: list[float | str] = []
-    given: list[str | None] = []
+    index, id_hash, text_hash = array("q"), array("Q"), array("Q")
+    value_code, given = array("i"), array("b")
+    distinct: dict[float | str, int] = {}  # class values (labels, or scores) → code: few, whatever the corpus
     sigs = SpilledSignatures(spill)
-    seen: dict[bytes, str | None] = {}
     dropped: Counter = Counter()
-    crossing = 0
     usable = ((i, doc) for i, doc in enumerate(iter_documents(params)) if _usable(doc, dropped))
     try:
         for batch, prints in _ordered(pool, _fingerprints, _chunks(usable, BATCH)):
-            block = []
-            for (i, doc), (key, sig) in zip(batch, prints, strict=True):
-                if key in seen:
-                    if seen[key] == doc.split and doc.split != "test":
-                        dropped["duplicate"] += 1
-                        continue
-                    crossing += 1  # a predefined split's duplicate across splits (or inside test): kept
-                seen.setdefault(key, doc.split)
-                kept.append(i)
-                ids.append(doc.id)
-                values.append(doc.label if doc.label is not None else doc.score)  # type: ignore[arg-type]
-                given.append(doc.split)
-                if near:
-                    block.append(sig)
-            if block:
-                sigs.append(block)
+            for (i, doc), (key, _) in zip(batch, prints, strict=True):
+                value = doc.label if doc.label is not None else doc.score
+                index.append(i)
+                id_hash.append(_hash64(doc.id))
+                text_hash.append(key)
+                value_code.append(distinct.setdefault(value, len(distinct)))  # type: ignore[arg-type]
+                given.append(SPLITS.index(doc.split) if doc.split else -1)
+            if near and batch:
+                sigs.append([sig for _, sig in prints])
     finally:
         sigs.close()
+    given_codes = np.frombuffer(given, dtype=np.int8) if len(given) else np.empty(0, dtype=np.int8)
+    keep, crossing = exact_duplicates(_as_array(text_hash, np.uint64), given_codes)
+    dropped["duplicate"] += int(np.count_nonzero(~keep))
+    if near:
+        sigs.keep(keep)
+    codes = _as_array(value_code, np.int32)[keep]
     return {
-        "kept": kept,
-        "ids": ids,
-        "values": values,
-        "given": given if params.data.split_column else None,
+        "kept": _as_array(index, np.int64)[keep],
+        "id_hash": _as_array(id_hash, np.uint64)[keep],
+        "codes": codes,
+        "values": list(distinct),
+        "counts": np.bincount(codes, minlength=len(distinct)),
+        "given": given_codes[keep] if params.data.split_column else None,
         "sigs": sigs,
         "dropped": dropped,
         "exact_crossing": crossing,
     }
 
 
-def class_map(params: Params, values: list[float | str]) -> ClassMap:
+def _as_array(values: array, dtype: Any) -> np.ndarray:
+    return np.frombuffer(values, dtype=dtype) if len(values) else np.empty(0, dtype=dtype)
+
+
+def exact_duplicates(keys: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(keep mask, duplicates kept across splits)`` for text hashes in stream order and predefined split
+    codes (-1: none). A document whose text came earlier is dropped when both are in the same split and that
+    split is not test; one that crosses splits (or is inside test) is kept and counted."""
+    n = len(keys)
+    if not n:
+        return np.ones(0, dtype=bool), 0
+    order = np.argsort(keys, kind="stable")  # equal keys stay in stream order: the first one leads
+    run_start = np.ones(n, dtype=bool)
+    run_start[1:] = keys[order][1:] != keys[order][:-1]
+    first = np.empty(n, dtype=np.int64)
+    first[order] = order[np.maximum.accumulate(np.where(run_start, np.arange(n), 0))]
+    del order, run_start
+    repeat = first != np.arange(n)
+    drop = repeat & (given[first] == given) & (given != TEST)
+    return ~drop, int(np.count_nonzero(repeat & ~drop))
+
+
+def class_map(params: Params, values: list[float | str], counts: np.ndarray | None = None) -> ClassMap:
+    """The classes of the distinct class ``values`` (each seen ``counts`` times: quantile bins need them)."""
     if params.data.source != "scrape" and params.data.label_column:
         return ClassMap.from_labels(str(v) for v in values)
     try:
-        return ClassMap.from_params(params.preprocess.bins, (float(v) for v in values))
+        scores = np.asarray(values, dtype=float)
+        return ClassMap.from_params(params.preprocess.bins, scores if counts is None else np.repeat(scores, counts))
     except ValueError as err:
         raise DataError(str(err)) from None
 
 
 def assign_splits(
-    ids: list[str],
-    labels: list[int],
-    groups: list[int],
+    id_hash: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
     pp: PreprocessParams,
     seed: int,
-    given: list[str | None] | None = None,
-) -> list[str]:
-    """Split name per document; whole near-duplicate groups go to one split, stratified by label.
+    given: np.ndarray | None = None,
+) -> np.ndarray:
+    """Split code (index into :data:`SPLITS`, int8) per document; whole near-duplicate groups go to one split,
+    stratified by label.
 
-    Groups are ordered by their smallest member id, so the result does not depend on the
-    order the source yielded the documents in. With ``given`` (a predefined split per document) those splits are
-    kept; when none is ``val``, validation is carved from train (stratified, ``pp.split.val`` of all documents).
+    Groups are ordered by the smallest hash of their members' ids, so the result does not depend on the
+    order the source yielded the documents in. With ``given`` (a predefined split code per document) those
+    splits are kept; when none is val, validation is carved from train (stratified, ``pp.split.val`` of all
+    documents).
     """
+    labels = np.asarray(labels)
     if given is not None:
-        out = [str(g) for g in given]
-        if "val" not in out:
-            train = [i for i, name in enumerate(out) if name == "train"]
-            share = pp.split.val * len(out) / len(train) if train else 0.0
-            parts = stratified_split([labels[i] for i in train], min(share, 0.5), 0.0, seed)
-            for k in parts["val"]:
-                out[train[k]] = "val"
+        out = np.array(given, dtype=np.int8)
+        if not np.any(out == VAL):
+            train = np.flatnonzero(out == TRAIN)
+            share = pp.split.val * len(out) / len(train) if len(train) else 0.0
+            carved = stratified_codes(labels[train], min(share, 0.5), 0.0, seed)
+            out[train[carved == VAL]] = VAL
         return out
-    members: dict[int, list[int]] = {}
-    for i, g in enumerate(groups):
-        members.setdefault(g, []).append(i)
-    keys = sorted(members, key=lambda g: min(ids[i] for i in members[g]))
-    group_labels = [labels[min(members[g], key=lambda i: ids[i])] for g in keys]
-    parts = stratified_split(group_labels, pp.split.val, pp.split.test, seed)
-    out = [""] * len(ids)
-    for name, idx in parts.items():
-        for k in idx:
-            for i in members[keys[k]]:
-                out[i] = name
-    return out
+    groups, id_hash = np.asarray(groups, dtype=np.int64), np.asarray(id_hash, dtype=np.uint64)
+    if not len(groups):
+        return np.empty(0, dtype=np.int8)
+    order = np.lexsort((np.arange(len(groups)), id_hash, groups))  # by group, then id hash
+    leads = order[np.r_[True, groups[order][1:] != groups[order][:-1]]]  # each group's member of smallest hash
+    del order
+    leads = leads[np.lexsort((groups[leads], id_hash[leads]))]  # groups ordered by that hash
+    codes = stratified_codes(labels[leads], pp.split.val, pp.split.test, seed)
+    per_group = np.zeros(len(groups), dtype=np.int8)
+    per_group[groups[leads]] = codes
+    return per_group[groups]
 
 
-def crossing_groups(groups: Sequence[int], split_of: Sequence[str]) -> int:
+def crossing_groups(groups: np.ndarray, split_of: np.ndarray) -> int:
     """Near-duplicate groups with members in more than one split (only a predefined split can make one)."""
-    splits: dict[int, set[str]] = {}
-    for g, name in zip(groups, split_of, strict=True):
-        splits.setdefault(g, set()).add(name)
-    return sum(len(s) > 1 for s in splits.values())
+    pairs = np.unique(np.asarray(groups, dtype=np.int64) * len(SPLITS) + np.asarray(split_of, dtype=np.int64))
+    _, splits = np.unique(pairs // len(SPLITS), return_counts=True)
+    return int(np.count_nonzero(splits > 1))
 
 
 def _init_worker(pp: PreprocessParams) -> None:
@@ -261,10 +295,10 @@ def preprocess(params: Params) -> dict[str, Any]:
             pool.join()
 
 
-def _kept_documents(params: Params, kept: array) -> Iterator[tuple[int, RawDoc]]:
-    """``(position among kept documents, document)`` of the source's documents at the ``kept`` stream indices
-    (ascending), streamed again."""
-    k = 0
+def _kept_documents(params: Params, positions: np.ndarray) -> Iterator[tuple[int, RawDoc]]:
+    """``(position among kept documents, document)`` of the source's documents at the ``positions`` stream
+    indices (ascending), streamed again."""
+    kept, k = array("q", positions.astype(np.int64).tobytes()), 0
     for i, doc in enumerate(iter_documents(params)):
         if k < len(kept) and kept[k] == i:
             yield k, doc
@@ -274,36 +308,41 @@ def _kept_documents(params: Params, kept: array) -> Iterator[tuple[int, RawDoc]]
 def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
     base, pp = params.base, params.preprocess
     meta = first_pass(params, pool, spill)
-    if not meta["ids"]:
+    if not len(meta["kept"]):
         raise DataError(f"{describe(params)}: no document with text and a score or label")
-    classes = class_map(params, meta["values"])
+    classes = class_map(params, meta["values"], meta["counts"])
     try:
-        labels = [classes.label_id(v) for v in meta["values"]]
+        lut = np.array([classes.label_id(v) for v in meta["values"]], dtype=np.int64)
     except ValueError as err:
         raise DataError(str(err)) from None
+    labels = lut[meta["codes"]] if len(lut) else np.empty(0, dtype=np.int64)
+    del meta["codes"]
     if pp.split.near_duplicates:
         sigs = meta["sigs"]
-        groups = group_near_duplicates(sigs.matrix(), pp.split.near_duplicate_threshold, sigs.band)
+        groups = near_duplicate_groups(sigs.matrix(), pp.split.near_duplicate_threshold, sigs.band)
     else:
-        groups = list(range(len(labels)))
-    split_of = assign_splits(meta["ids"], labels, groups, pp, base.seed, meta["given"])
+        groups = np.arange(len(labels), dtype=np.int64)
+    split_of = assign_splits(meta["id_hash"], labels, groups, pp, base.seed, meta["given"])
+    del meta["id_hash"]
     crossing = {
         "exact": meta["exact_crossing"],
         "near_groups": crossing_groups(groups, split_of) if pp.split.near_duplicates else None,
     }
-    group_sizes = np.bincount(np.asarray(groups, dtype=np.int64), minlength=len(groups))
-    groups = array("q", groups)  # 8 bytes a document instead of a list's 36
-    planned = {name: dict.fromkeys(classes.labels, 0) for name in SPLITS}
-    for name, label in zip(split_of, labels, strict=True):
-        planned[name][classes.labels[label]] += 1
+    group_sizes = np.bincount(groups, minlength=len(groups))
+    n_classes = len(classes.labels)
+    table = np.bincount(split_of.astype(np.int64) * n_classes + labels, minlength=len(SPLITS) * n_classes)
+    planned = {
+        name: {lab: int(table[s * n_classes + c]) for c, lab in enumerate(classes.labels)}
+        for s, name in enumerate(SPLITS)
+    }
     found = [
         *dc.class_checks(planned, params.checks),
         dc.duplicate_check(meta["dropped"]["duplicate"], len(labels) + meta["dropped"]["duplicate"], params.checks),
     ]
     _enforce(params, found)  # before the second pass: nothing is written when these fail
-    if "train" not in split_of:
+    if not np.any(split_of == TRAIN):
         raise DataError(f"too few documents ({len(labels)}) to make a training split")
-    del meta["sigs"], meta["values"]
+    del meta["sigs"]
     spill.unlink(missing_ok=True)
 
     out = Path(base.processed_dir)
@@ -312,11 +351,14 @@ def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
     counts = {name: Counter() for name in SPLITS}
     class_counts = {name: Counter() for name in SPLITS}
     lengths = {name: array("I") for name in SPLITS}
+    lead_ids: dict[int, str] = {}  # id of each near-duplicate group's first member (it comes before the others)
     try:
         wanted = _kept_documents(params, meta["kept"])
         for batch, token_lists in _ordered(pool, _process_batch, _chunks(wanted, BATCH)):
             for (k, doc), tokens in zip(batch, token_lists, strict=True):
-                name, label = split_of[k], labels[k]
+                name, label, group = SPLITS[split_of[k]], int(labels[k]), int(groups[k])
+                if group == k and group_sizes[k] > 1:
+                    lead_ids[k] = doc.id
                 row = {
                     "id": doc.id,
                     "url": doc.url,
@@ -325,7 +367,7 @@ def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
                     "score": doc.score,
                     "label": label,
                     "label_name": classes.labels[label],
-                    "group": meta["ids"][groups[k]],
+                    "group": doc.id if group == k else lead_ids[group],
                     "tokens": tokens,
                 }
                 handles[name].write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -354,7 +396,7 @@ def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
     vocab.save(out / "vocab.json")
     summary: dict[str, Any] = {
         "source": describe(params),
-        "documents": len(labels),
+        "documents": int(len(labels)),
         "dropped": dict(meta["dropped"]),
         "near_duplicates": {
             "groups": int(np.count_nonzero(group_sizes > 1)),

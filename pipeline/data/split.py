@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,28 +11,36 @@ import numpy as np
 from pipeline.data.jsonl import read_jsonl
 
 
-def stratified_split(labels: Sequence[int], val: float, test: float, seed: int) -> dict[str, list[int]]:
-    """Return indices per split; each class is split in the given proportions.
+SPLITS = ("train", "val", "test")  # split codes 0, 1, 2 in :func:`stratified_codes`
+TRAIN, VAL, TEST = range(3)
 
-    The result depends only on the label sequence (in its order), the fractions and
-    the seed. A class with at least three members puts at least one in val and test.
+
+def stratified_codes(labels: np.ndarray, val: float, test: float, seed: int) -> np.ndarray:
+    """Split code (``TRAIN``/``VAL``/``TEST``, int8) per position; each class is split in the given proportions.
+
+    The result depends only on the label sequence (in its order), the fractions and the seed. A class with at
+    least three members puts at least one in val and test. Arrays throughout: a million labels take a few MB.
     """
+    labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
-    by_class: dict[int, list[int]] = defaultdict(list)
-    for i, y in enumerate(labels):
-        by_class[y].append(i)
-    out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
-    for y in sorted(by_class):
-        idx = np.array(by_class[y])
+    out = np.full(len(labels), TRAIN, dtype=np.int8)
+    for y in np.unique(labels):
+        idx = np.flatnonzero(labels == y)
         rng.shuffle(idx)
         n = len(idx)
         n_test, n_val = round(n * test), round(n * val)
         if n >= 3:
             n_test, n_val = max(1, n_test), max(1, n_val)
-        out["test"].extend(idx[:n_test].tolist())
-        out["val"].extend(idx[n_test : n_test + n_val].tolist())
-        out["train"].extend(idx[n_test + n_val :].tolist())
-    return {k: sorted(v) for k, v in out.items()}
+        out[idx[:n_test]] = TEST
+        out[idx[n_test : n_test + n_val]] = VAL
+    return out
+
+
+def stratified_split(labels: Sequence[int], val: float, test: float, seed: int) -> dict[str, list[int]]:
+    """Return indices per split (ascending); each class is split in the given proportions (as
+    :func:`stratified_codes`)."""
+    codes = stratified_codes(np.asarray(labels, dtype=np.int64), val, test, seed)
+    return {name: np.flatnonzero(codes == c).tolist() for c, name in enumerate(SPLITS)}
 
 
 def read_split(path: Path) -> list[dict[str, Any]]:
