@@ -111,6 +111,13 @@ class TuneParams(Section):
         description="torch threads of a tuning process (0: the available cores). Small trials gain little from more, "
         "and with one thread per worker, several workers do not fight over the cores.",
     )
+    trial_devices: int = Field(
+        1,
+        ge=1,
+        description="Processes (on CPU) or GPUs each trial trains on. Above 1 a trial is a ddp_spawn fit: rank 0 "
+        "reports every epoch to the study through its RDB storage, the pruner's decision reaches every rank, and "
+        "the trial ends PRUNED as in one process.",
+    )
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler, seeded from base.seed.")
     sampler_startup_trials: int = Field(
         4, ge=1, description="tpe: random trials before the model-based sampling starts."

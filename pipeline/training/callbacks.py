@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -71,6 +72,20 @@ class RecordCurve(Callback):
         self.elapsed_s = float(state_dict["elapsed_s"])
         self.batch_s = float(state_dict.get("batch_s", 0.0))
         self.tokens = int(state_dict.get("tokens", 0))
+
+
+class FiniteLoss(Callback):
+    """Stop a diverging fit: a NaN/inf training loss raises :class:`FloatingPointError` (a tuning trial is then
+    recorded FAIL). A module-level class, so a ``ddp_spawn`` fit can send it to its processes."""
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not math.isfinite(float(loss)):
+            raise FloatingPointError(
+                f"non-finite training loss ({float(loss)}) at epoch {trainer.current_epoch}, batch {i}"
+            )
 
 
 def batch_tokens(batch: Any) -> int:

@@ -10,7 +10,6 @@ marks the trial FAIL (the study catches it and goes on).
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import time
@@ -43,7 +42,7 @@ class ListDataset:
         return self.items[i]
 
 
-def _callbacks(run: TrialRun, curve: list[float]) -> tuple[Any, Any]:
+def _callbacks(run: TrialRun, curve: list[float]) -> Any:
     from lightning.pytorch.callbacks import Callback
 
     class EpochLog(Callback):
@@ -57,17 +56,27 @@ def _callbacks(run: TrialRun, curve: list[float]) -> tuple[Any, Any]:
                 curve.append(metrics[MONITOR])
                 run.log_epoch(trainer.current_epoch, metrics)
 
-    class FiniteLoss(Callback):
-        """Stop a diverging trial: a NaN/inf training loss raises (the trial is then recorded FAIL)."""
+    return EpochLog()
 
-        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-            if loss is not None and not math.isfinite(float(loss)):
-                raise FloatingPointError(
-                    f"non-finite training loss ({float(loss)}) at epoch {trainer.current_epoch}, batch {batch_idx}"
-                )
 
-    return EpochLog(), FiniteLoss()
+def _finite_loss() -> Any:
+    """Stop a diverging trial: a NaN/inf training loss raises (the trial is then recorded FAIL)."""
+    from pipeline.training.callbacks import FiniteLoss
+
+    return FiniteLoss()
+
+
+def _ddp_curve(trial: Any, pruning: Any, run: TrialRun) -> list[float]:
+    """After a distributed trial: the per-epoch ``val/f1_macro`` rank 0 stored in the trial (the processes that
+    trained are gone), logged to the trial's MLflow run; raises ``TrialPruned`` if the pruner stopped it."""
+    storage = trial.study._storage
+    stored = getattr(storage, "_backend", storage).get_trial_system_attrs(trial._trial_id)  # not the cache
+    stored = stored.get("ddp_pl:intermediate_value") or {}
+    curve = [float(v) for _, v in sorted((int(k), v) for k, v in stored.items())]
+    for epoch, value in enumerate(curve):
+        run.log_epoch(epoch, {MONITOR: value})
+    pruning.check_pruned()
+    return curve
 
 
 def fit_trial(
@@ -85,8 +94,15 @@ def fit_trial(
     from pipeline.training.fit import FitSpec, fit
 
     base = params.base
-    # one process per trial (parallel trials are tune.workers): never a DDP launch from inside a study
-    tp = params.train.model_copy(update={"devices": 1, "num_nodes": 1, "strategy": "auto"})
+    # tune.trial_devices > 1: a ddp_spawn fit (the processes start and end inside the trial); else one process
+    ddp = params.tune.trial_devices > 1
+    tp = params.train.model_copy(
+        update={
+            "devices": params.tune.trial_devices,
+            "num_nodes": 1,
+            "strategy": "ddp_spawn" if ddp else "auto",
+        }
+    )
     tuned_pp = bool(preprocess_keys(trial.params))
     tok = data.tokenised(params.preprocess if tuned_pp else None)
     L.seed_everything(base.seed, workers=True, verbose=False)
@@ -100,8 +116,12 @@ def fit_trial(
     )
     curve: list[float] = []
     spec = FitSpec(name=f"trial-{trial.number}", stage="tune", monitor=MONITOR, num_threads=params.tune.threads)
-    callbacks = [*_callbacks(run, curve), PyTorchLightningPruningCallback(trial, monitor=MONITOR), *extra_callbacks]
+    pruning = PyTorchLightningPruningCallback(trial, monitor=MONITOR)
+    # the MLflow logging callback stays in this process under DDP (the spawned ranks get pickled copies)
+    callbacks = [*([] if ddp else [_callbacks(run, curve)]), _finite_loss(), pruning, *extra_callbacks]
     fit(module, loaders, tp, base, spec, callbacks=callbacks)
+    if ddp:
+        curve = _ddp_curve(trial, pruning, run)
     if not curve:
         raise RuntimeError("the trial ran no validation epoch")
     return max(curve)
