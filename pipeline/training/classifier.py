@@ -20,7 +20,6 @@ from pipeline.models.vectors import read_info
 from pipeline.text.vocab import Vocab
 from pipeline.tracking import flat_params, provenance, provenance_tags, setup_mlflow
 from pipeline.training.distributed import is_rank_zero
-from pipeline.training.fit import CLASSIFIER_MONITOR, FitSpec, fit, resumable_settings
 from pipeline.training.run_record import RunRecord
 from pipeline.training.state import fingerprint, open_state
 
@@ -61,6 +60,7 @@ def train_network(
     import lightning as L
 
     from pipeline.training.data import ReviewDataModule
+    from pipeline.training.fit import CLASSIFIER_MONITOR, FitSpec, fit, resumable_settings
     from pipeline.training.module import ClassifierModule
 
     base, tp = params.base, params.train
