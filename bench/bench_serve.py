@@ -30,12 +30,15 @@ from typing import Any
 
 from _common import REPO, save, table
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as the CLI does unless -v
+
 sys.path.insert(0, str(REPO))
 
 DOCS = int(os.environ.get("SERVE_DOCS", 400))
 EPOCHS = int(os.environ.get("SERVE_EPOCHS", 2))
 SECONDS = float(os.environ.get("SERVE_SECONDS", 10))
 CONCURRENCY = (1, 8, 32)
+MAX_WAIT_MS = os.environ.get("SERVE_MAX_WAIT_MS")  # the micro-batcher's wait (default: params.yaml's serve.max_wait_ms)
 RUNTIME = os.environ.get("SERVE_RUNTIME", "torch")  # or onnx / onnx-int8: the export stage's files, both sides
 
 
@@ -56,6 +59,7 @@ def prepare(root: Path) -> Any:
         "train.patience": EPOCHS,
         "evaluate.bootstrap_resamples": 20,
         "evaluate.explain_documents": 0,
+        **({"serve.max_wait_ms": float(MAX_WAIT_MS)} if MAX_WAIT_MS is not None else {}),
     }
     write_params(root / "params.yaml", overrides)
     write_raw(root, make_raw_docs(DOCS))
@@ -175,7 +179,8 @@ def main() -> None:
                 print(rows[-1], flush=True)
         finally:
             server.stop()
-    path = save("serve" if RUNTIME == "torch" else f"serve_{RUNTIME}", rows)
+    name = "serve" if RUNTIME == "torch" else f"serve_{RUNTIME}"
+    path = save(name if MAX_WAIT_MS is None else f"{name}_wait{MAX_WAIT_MS}ms", rows)
     for r in rows:
         table([(f"c={r['concurrency']}", f"{r['requests_per_s']} req/s (in-process {r['in_process_per_s']}/s, "
                 f"ratio {r['ratio']}), p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, errors {r['errors']}, "

@@ -22,6 +22,10 @@ class ServeParams(Section):
     )
     max_batch: int = Field(64, ge=1, description="Most texts the micro-batcher hands the model at once.")
     max_wait_ms: float = Field(
-        5.0, ge=0, description="How long the micro-batcher waits for more requests after the first (milliseconds)."
+        0.0,
+        ge=0,
+        description="How long the micro-batcher waits for more requests after the first (milliseconds). 0: no "
+        "wait; a batch is what queued while the model ran the previous one (bench_serve.py: at concurrency 1, "
+        "485 against 128 requests/s with 5 ms; at 32 the same throughput).",
     )
     timeout_s: float = Field(30.0, gt=0, description="A request still unanswered after this is answered 504.")
