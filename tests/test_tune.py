@@ -515,7 +515,8 @@ def test_storage_heartbeat_retry_and_the_surplus_trial(tmp_path):
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retried(tmp_path):
     """A worker killed between creating a trial and its first heartbeat leaves a RUNNING trial Optuna's stale
     check never sees (it has no heartbeat): after the grace period it is failed and re-queued, instead of holding
-    a slot for ever (``run_trials`` waited on it without end)."""
+    a slot for ever (``run_trials`` waited on it without end). That includes a trial whose objective had just
+    started (the ``worker`` attr set, the heartbeat thread not yet through): a CI run hung on one."""
     import time
 
     import optuna
@@ -524,13 +525,17 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retr
 
     params = parse_params({"tune": {"heartbeat_s": 1, "grace_period_s": 1, "max_retry": 1}})
     study = optuna.create_study(storage=make_storage(params, f"sqlite:///{tmp_path / 'o.db'}"))
-    orphan = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # created, never beaten
-    alive = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-    alive.set_user_attr(WORKER_ATTR, "host:1")  # reached its objective: heartbeats are Optuna's business
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    orphan = study.ask(space)  # created, never beaten
+    started = study.ask(space)
+    started.set_user_attr(WORKER_ATTR, "host:1")  # its objective started, then the worker died before a beat
+    alive = study.ask(space)
+    alive.set_user_attr(WORKER_ATTR, "host:2")
+    study._storage.record_heartbeat(alive._trial_id)  # beating: stale or not is Optuna's business
     assert fail_unbeaten_trials(study, 1.0) == 0  # younger than the grace period
     time.sleep(1.2)
-    assert fail_unbeaten_trials(study, 1.0) == 1
+    assert fail_unbeaten_trials(study, 1.0) == 2
     trials = study.get_trials()
-    assert trials[orphan.number].state.name == "FAIL" and trials[alive.number].state.name == "RUNNING"
-    retried = [t for t in trials if t.state.name == "WAITING"]
-    assert len(retried) == 1 and retried[0].params == trials[orphan.number].params
+    assert [trials[t.number].state.name for t in (orphan, started, alive)] == ["FAIL", "FAIL", "RUNNING"]
+    retried = sorted((t for t in trials if t.state.name == "WAITING"), key=lambda t: t.system_attrs["failed_trial"])
+    assert [t.params for t in retried] == [trials[orphan.number].params, trials[started.number].params]

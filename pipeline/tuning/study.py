@@ -166,11 +166,26 @@ def is_surplus(trial: Any, n_trials: int) -> bool:
     return sum(t.number < trial.number and not t.user_attrs.get(SURPLUS_ATTR) for t in before) >= n_trials
 
 
+def _heartbeat_recorded(storage: Any, trial: Any) -> bool:
+    """Whether the trial's worker ever recorded a heartbeat (an RDB storage's ``trial_heartbeats`` row); without an
+    RDB engine to ask, whether it reached its objective (the ``worker`` attr)."""
+    backend = getattr(storage, "_backend", storage)
+    engine = getattr(backend, "engine", None)
+    if engine is None:
+        return WORKER_ATTR in trial.user_attrs
+    import sqlalchemy as sa
+    from optuna.storages._rdb.models import TrialHeartbeatModel
+
+    query = sa.select(TrialHeartbeatModel.trial_heartbeat_id).where(TrialHeartbeatModel.trial_id == trial._trial_id)
+    with engine.connect() as conn:
+        return conn.execute(query).first() is not None
+
+
 def fail_unbeaten_trials(study: Any, grace_s: float) -> int:
-    """Fail RUNNING trials that never reached their objective (no ``worker`` attr) and started more than
-    ``grace_s`` ago: their worker died between creating the trial and its first heartbeat, which Optuna's
-    stale-trial check (heartbeats only) never sees, so they would hold a slot for ever. The storage's stale-trial
-    callback (the retry) runs for them as for stale ones. Returns how many were failed."""
+    """Fail RUNNING trials that started more than ``grace_s`` ago and never recorded a heartbeat: their worker died
+    between creating the trial and the heartbeat thread's first beat (before or just after its objective started),
+    which Optuna's stale-trial check (it looks at heartbeats only) never sees, so they would hold a slot for ever.
+    The storage's stale-trial callback (the retry) runs for them as for stale ones. Returns how many were failed."""
     from datetime import datetime
 
     from optuna.trial import TrialState
@@ -179,15 +194,13 @@ def fail_unbeaten_trials(study: Any, grace_s: float) -> int:
     get_callback = getattr(storage, "get_heartbeat_stale_trial_callback", None)  # storages with heartbeats
     callback = get_callback() if get_callback else None
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if WORKER_ATTR in trial.user_attrs or trial.datetime_start is None:
+        if trial.datetime_start is None or (datetime.now() - trial.datetime_start).total_seconds() < grace_s:
             continue
-        if (datetime.now() - trial.datetime_start).total_seconds() < grace_s:
+        if _heartbeat_recorded(storage, trial):
             continue
         if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
             failed += 1
-            log.warning(
-                "%s: trial %d never started its objective (worker gone): failed", study.study_name, trial.number
-            )
+            log.warning("%s: trial %d never beat a heartbeat (worker gone): failed", study.study_name, trial.number)
             if callback is not None:
                 callback(study, storage.get_trial(trial._trial_id))
     return failed
