@@ -161,7 +161,7 @@ def first_pass(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
                 sigs.append([sig for _, sig in prints])
     finally:
         sigs.close()
-    given_codes = np.frombuffer(given, dtype=np.int8) if len(given) else np.empty(0, dtype=np.int8)
+    given_codes = _as_array(given, np.int8)
     keep, crossing = exact_duplicates(_as_array(text_hash, np.uint64), given_codes)
     dropped["duplicate"] += int(np.count_nonzero(~keep))
     if near:
@@ -315,7 +315,7 @@ def _run(params: Params, pool: Any, spill: Path) -> dict[str, Any]:
         lut = np.array([classes.label_id(v) for v in meta["values"]], dtype=np.int64)
     except ValueError as err:
         raise DataError(str(err)) from None
-    labels = lut[meta["codes"]] if len(lut) else np.empty(0, dtype=np.int64)
+    labels = lut[meta["codes"]]
     del meta["codes"]
     if pp.split.near_duplicates:
         sigs = meta["sigs"]

@@ -42,7 +42,7 @@ class ListDataset:
         return self.items[i]
 
 
-def _callbacks(run: TrialRun, curve: list[float]) -> Any:
+def _epoch_log(run: TrialRun, curve: list[float]) -> Any:
     from lightning.pytorch.callbacks import Callback
 
     class EpochLog(Callback):
@@ -57,13 +57,6 @@ def _callbacks(run: TrialRun, curve: list[float]) -> Any:
                 run.log_epoch(trainer.current_epoch, metrics)
 
     return EpochLog()
-
-
-def _finite_loss() -> Any:
-    """Stop a diverging trial: a NaN/inf training loss raises (the trial is then recorded FAIL)."""
-    from pipeline.training.callbacks import FiniteLoss
-
-    return FiniteLoss()
 
 
 def _ddp_curve(trial: Any, pruning: Any, run: TrialRun) -> list[float]:
@@ -89,6 +82,7 @@ def fit_trial(
     import lightning as L
     from optuna_integration import PyTorchLightningPruningCallback
 
+    from pipeline.training.callbacks import FiniteLoss
     from pipeline.training.classifier import build_classifier, word_vectors
     from pipeline.training.data import loader
     from pipeline.training.fit import FitSpec, fit
@@ -118,7 +112,7 @@ def fit_trial(
     spec = FitSpec(name=f"trial-{trial.number}", stage="tune", monitor=MONITOR, num_threads=params.tune.threads)
     pruning = PyTorchLightningPruningCallback(trial, monitor=MONITOR)
     # the MLflow logging callback stays in this process under DDP (the spawned ranks get pickled copies)
-    callbacks = [*([] if ddp else [_callbacks(run, curve)]), _finite_loss(), pruning, *extra_callbacks]
+    callbacks = [*([] if ddp else [_epoch_log(run, curve)]), FiniteLoss(), pruning, *extra_callbacks]
     fit(module, loaders, tp, base, spec, callbacks=callbacks)
     if ddp:
         curve = _ddp_curve(trial, pruning, run)
