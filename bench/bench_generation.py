@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, save, table
 
 sys.path.insert(0, str(REPO))  # this checkout's pipeline
+from pipeline.training.run_record import RunRecord
 
 RES = REPO.parent / "shared" / "data" / "elsahar-multidomain"
 RES_DOCS = int(os.environ.get("GEN_RES_DOCS", "1000"))
@@ -96,13 +97,13 @@ def run_dataset(params: Any) -> dict[str, Any]:
         timings[name] = round(time.perf_counter() - started, 1)
     result = generate(params)
     for row in result["rows"]:
-        run = json.loads((Path(params.base.models_dir) / "lm" / row["model"] / "run.json").read_text())
+        run = RunRecord.load(Path(params.base.models_dir) / "lm" / row["model"]).model_dump()
         row.update(
             epochs_run=run["epochs_run"],
             best_epoch=run["best_epoch"],
             train_stream_tokens=run["train_stream_tokens"],
             stage_seconds=timings[row["model"]],
-            train_tokens_per_s=run["train_tokens_per_s"],  # in the run record (runs.json), not metrics.json
+            train_tokens_per_s=run["train_tokens_per_s"],  # in the run log, not metrics.json
             torch_threads=run["torch_threads"],
             class_agreement=result["class_agreement"]["by_model"][row["model"]]["rate"],
         )

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import save, table
 
 from pipeline.config import TrainParams
-from pipeline.training.data import collate
+from pipeline.models.networks import collate
 from pipeline.training.module import ClassifierModule
 
 DOCS = int(os.environ.get("OVERHEAD_DOCS", "4096"))

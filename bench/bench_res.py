@@ -52,6 +52,7 @@ from _common import REPO, save, table
 
 sys.path.insert(0, str(REPO))  # this checkout's pipeline, not another one installed in the venv
 from pipeline.models.registry import ARCHITECTURES, is_neural, is_pretrained
+from pipeline.training.run_record import RunRecord
 
 DATA = REPO.parent / "shared" / "data" / "elsahar-multidomain"
 SETTINGS = {
@@ -300,8 +301,8 @@ def main() -> None:
                     for arch, m in evaluate(params).items():
                         scores[arch]["acc"].append(m["accuracy"])
                         scores[arch]["f1"].append(m["f1_macro"])
-                        run = Path(params.base.models_dir) / arch / "run.json"
-                        scores[arch]["val"].append(float(json.loads(run.read_text())["best_val_f1_macro"] or 0.0))
+                        run = RunRecord.load(Path(params.base.models_dir) / arch)
+                        scores[arch]["val"].append(float(run.best_val_f1_macro or 0.0))
                     # the majority-class baseline on the same test split (a constant: no validation score)
                     from pipeline.reporting.tables import majority_baseline
 

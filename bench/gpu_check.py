@@ -26,6 +26,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, save, table
 
+from pipeline.training.run_record import RunRecord
 from scraping.demo_site.build import load_corpus
 
 RELOAD = """
@@ -113,7 +114,7 @@ def main() -> None:
             stage(root, "train", args.arch, env=env)
             stage(root, "train_lm", "gpt2", env=env)
             for folder, name in ((root / "models" / args.arch, args.arch), (root / "models" / "lm" / "gpt2", "gpt2")):
-                results.append(figures(json.loads((folder / "run.json").read_text(encoding="utf-8")), name, device))
+                results.append(figures(RunRecord.load(folder).model_dump(), name, device))
             if device == devices[0]:  # the GPU's models (or the CPU's, in a dry run)
                 cpu_only = {**env, "CUDA_VISIBLE_DEVICES": ""}
                 done = subprocess.run(

@@ -3,7 +3,8 @@
 Two snapshots, each one file under ``run-state/`` in the remote (any DVC remote: a folder, S3, ...):
 
 - ``mlflow.tar.gz``: the MLflow store (the SQLite file of ``base.mlflow_tracking_uri`` and its artifact folder
-  ``mlruns/``, so the registry and its ``@champion``) and the Optuna studies (``tune.storage`` when SQLite). The
+  ``mlruns/``, so the registry and its ``@champion``), the run log that points into it (``.runs/``:
+  :mod:`pipeline.runlog`) and the Optuna studies (``tune.storage`` when SQLite). The
   next scheduled run restores it, so the gate compares the challenger with the last run's champion. MLflow
   stores artifact locations as absolute paths: a restore into another folder rewrites them.
 - ``journal.tar.gz``: an unfinished crawl's journal (``scrape.state_dir``), so a crawl cut off by a failed
@@ -29,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.runlog import RUNLOG_DIR
 
 PREFIX = "run-state"
 MANIFEST = "state.json"
@@ -60,7 +63,7 @@ def snapshots(root: Path) -> list[Snapshot]:
     mlflow_db = _sqlite_path(os.environ.get("MLFLOW_TRACKING_URI") or params.base.mlflow_tracking_uri)
     optuna_db = _sqlite_path(params.tune.storage)
     dbs = tuple(p for p in (mlflow_db, optuna_db) if p and not Path(p).is_absolute())
-    paths = dbs + (("mlruns",) if mlflow_db else ())
+    paths = dbs + (("mlruns", RUNLOG_DIR) if mlflow_db else ())  # the run log names the store's runs
     if paths:
         out.append(Snapshot("mlflow", paths, dbs))
     out.append(Snapshot("journal", (params.scrape.state_dir,), mirror=True))

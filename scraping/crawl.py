@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from scraping.dedup import Deduplicator
 from scraping.documents import ExtractionConfig
@@ -178,6 +179,7 @@ def _result(
         "dropped": dict(sorted(s.dropped.items())),
         "errors": dict(sorted(s.errors.items())),
         "skipped": dict(sorted(s.skipped.items())),
+        # facts of this execution (the run log's, pipeline/runlog.py), the rest depends on the site alone
         "elapsed_s": round(elapsed, 2),
         "pages_per_s": round(pages_now / elapsed, 1) if elapsed else None,
         "scrapy_stats": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in sorted(stats.items())},
@@ -185,17 +187,43 @@ def _result(
     }
 
 
-def write_documents(journal: CrawlJournal, out: Path) -> int:
-    """Stream the journal's documents into ``out`` (temp file + rename); return the count."""
+def write_documents(journal: CrawlJournal, out: Path, origin: tuple[str, str] | None = None) -> int:
+    """Write the journal's documents into ``out`` in URL order (temp file + rename); return the count.
+
+    The order is the URLs', not the crawl's (which concurrent requests vary), so the same site gives the same
+    bytes. Only the sort keys are held in memory; each document is read back from the journal by its offset.
+    ``origin`` (``(served_at, recorded_as)``) rewrites a temporary server's origin in ``url``/``page_url``
+    and ``source`` to a fixed one (the demo site's port changes from run to run; its content does not).
+    """
+    keys = []  # (url, byte offset of the journal line, index in its docs)
+    with journal.path.open("rb") as fh:
+        offset = 0
+        for line in fh:
+            for i, doc in enumerate(json.loads(line).get("docs", ())):
+                keys.append((_rehost(doc["url"], origin), offset, i))
+            offset += len(line)
+    keys.sort()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    n = 0
-    with tmp.open("w", encoding="utf-8") as fh:
-        for doc in journal.documents():
+    with journal.path.open("rb") as src, tmp.open("w", encoding="utf-8") as fh:
+        for _, offset, i in keys:
+            src.seek(offset)
+            doc = json.loads(src.readline())["docs"][i]
+            if origin is not None:
+                for key in ("url", "page_url"):
+                    if key in doc:
+                        doc[key] = _rehost(doc[key], origin)
+                if doc.get("source") == urlsplit(origin[0]).hostname:
+                    doc["source"] = urlsplit(origin[1]).hostname
             fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
-            n += 1
     tmp.replace(out)
-    return n
+    return len(keys)
+
+
+def _rehost(url: str | None, origin: tuple[str, str] | None) -> str | None:
+    if origin is None or url is None or not url.startswith(origin[0]):
+        return url
+    return origin[1] + url[len(origin[0]) :]
 
 
 def main(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline import runlog
 from tests.conftest import write_params
 
 LABELS = ["negative", "neutral", "positive"]
@@ -190,7 +191,6 @@ def write_report_inputs(root: Path, text: str, title: str = "Arabic review class
         reports / "generation" / "samples.json",
         [{"model": "gpt2", "topic": "hotels", "decoding": {"name": "greedy"}, "text": text}],
     )
-    _dump(
-        reports / "generation" / "runs.json",
-        {"gpt2": {"train_tokens_per_s": 4321.5, "mlflow_run_id": "run-gpt2"}},
+    runlog.write(  # facts of the run: the report must not show them
+        reports / "generation" / "metrics.json", {"gpt2": {"train_tokens_per_s": 4321.5, "mlflow_run_id": "run-gpt2"}}
     )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 from pipeline.config import ParamsError
 from pipeline.training.distributed import global_rank
 from pipeline.training.fit import PrecisionError, resolve_device
+from pipeline.training.run_record import RunRecord
 from tests.conftest import REPO, preprocessed_project
 
 OVERRIDES = {
@@ -52,7 +52,7 @@ def test_ddp_on_two_cpu_processes_writes_one_checkpoint_record_and_run(tmp_path:
         folder = tmp_path / "models" / "gru"
         assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt", "run.json"]
         assert not (tmp_path / params.train.state_dir / "gru").exists()  # rank 0 cleared the state
-        record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        record = RunRecord.load(folder).model_dump()  # with its run log: the MLflow run id
         assert record["world_size"] == 2 and record["device"] == "cpu" and record["precision"] == "32-true"
         assert record["epochs_run"] == len(record["curve"]) == 2
         assert all(0 <= row["val/f1_macro"] <= 1 and row["val/loss"] > 0 for row in record["curve"])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.training.run_record import RunRecord
 from tests.conftest import REPO, write_params
 from tests.snapshot import snapshot_repo
 
@@ -154,8 +155,8 @@ def test_mlflow_server_shows_one_run_per_architecture(project):
         assert {"train-lstm", "train-gru"} <= set(runs)
         for arch in ("lstm", "gru"):
             run = runs[f"train-{arch}"]
-            record = json.loads((project / "models" / arch / "run.json").read_text())
-            assert run.info.run_id == record["mlflow_run_id"]
+            record = RunRecord.load(project / "models" / arch)  # its run id is in the run log, not in run.json
+            assert run.info.run_id == record.mlflow_run_id
             assert "test/f1_macro" in run.data.metrics and "val/f1_macro" in run.data.metrics
             assert run.data.tags["git_commit"] != "unknown" and run.data.tags["arch"] == arch
     finally:
@@ -195,6 +196,29 @@ def test_fresh_clone_pulls_every_output_from_the_default_remote_and_runs_nothing
     assert "up to date" in status.stdout, status.stdout
     dry = _dvc(clone, "repro", "--dry")
     assert dry.returncode == 0 and "Running stage" not in dry.stdout, dry.stdout
+
+
+def test_rerunning_stages_elsewhere_gives_the_same_bytes(project, tmp_path):
+    """Forced re-runs of the stages from preprocessing to the report, in a copy at another path with a new MLflow
+    store: every output is the same bytes (dvc.lock unchanged, git status clean), the run ids and timings having
+    gone to the run log and MLflow. Registration is left out: a second version in the same store is a new fact.
+    So is the crawl: with these tiny params it stops at ``scrape.max_pages``, and which pages make that cut
+    depends on the order concurrent responses arrive (tests/test_scrape.py checks the whole site's bytes)."""
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(project, copy, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db", "mlruns", ".runs"))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], cwd=copy, check=True)
+    subprocess.run([*git, "commit", "-qm", "outputs"], cwd=copy, check=True)
+    lock = (copy / "dvc.lock").read_text(encoding="utf-8")
+    stages = ["preprocess", "tune@lstm", "train@lstm", "train@tfidf_linear", "evaluate", "export", "report"]
+    proc = _dvc(copy, "repro", "-f", "-s", *stages)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sum(line.startswith("Running stage") for line in proc.stdout.splitlines()) == len(stages)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True).stdout
+    assert status == "", status
+    assert (copy / "dvc.lock").read_text(encoding="utf-8") == lock
+    facts = json.loads((copy / ".runs" / "models" / "lstm" / "run.json").read_text(encoding="utf-8"))
+    assert facts["mlflow_run_id"] and facts["train_time_s"] > 0  # the new run's facts, in its own run log
 
 
 def test_changing_a_train_param_reruns_only_train_and_what_follows(project, tmp_path):

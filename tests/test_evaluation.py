@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline import runlog
 from pipeline.evaluation.errors import choose_documents, confident_errors
 from pipeline.serving.registration import register
 from pipeline.stages.evaluate import evaluate
@@ -128,10 +129,13 @@ def test_mlflow_runs_get_test_metrics_with_intervals(project):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     gru = _eval(root, "gru")
-    for s in gru["seeds"]:
-        run = client.get_run(s["mlflow_run_id"])
+    facts = runlog.read(root / "reports" / "eval" / "gru.json")  # the runs' ids: in the run log, not the file
+    assert "mlflow_run_id" not in gru and all("mlflow_run_id" not in s for s in gru["seeds"])
+    assert len(facts["seed_mlflow_run_ids"]) == len(gru["seeds"]) == 2
+    for s, run_id in zip(gru["seeds"], facts["seed_mlflow_run_ids"], strict=True):
+        run = client.get_run(run_id)
         assert run.data.metrics["test/f1_macro"] == pytest.approx(s["f1_macro"])
-    primary = client.get_run(gru["mlflow_run_id"]).data.metrics
+    primary = client.get_run(facts["mlflow_run_id"]).data.metrics
     assert primary["test/f1_macro_ci_low"] <= primary["test/f1_macro"] <= primary["test/f1_macro_ci_high"]
     assert primary["test/ece"] == pytest.approx(gru["calibration"]["ece"])
 
@@ -192,7 +196,9 @@ def test_report_shows_intervals_significance_registry_explanations_and_figures(p
         ev = _eval(root, arch)
         cell = f"{ev['f1_macro']:.4f} [{ev['ci']['f1_macro']['low']:.3f}, {ev['ci']['f1_macro']['high']:.3f}]"
         assert cell in html and cell in md
-        assert ev["mlflow_run_id"] in html and ev["mlflow_run_id"] in md
+        search = f"tags.stage = &#39;train&#39; and tags.arch = &#39;{arch}&#39;"  # how to find its runs, not their ids
+        assert search in html and search.replace("&#39;", "'") in md
+        assert runlog.read(root / "reports" / "eval" / f"{arch}.json")["mlflow_run_id"] not in md
     gru = _eval(root, "gru")
     assert f"{gru['seed_mean']['f1_macro']:.4f} ± {gru['seed_std']['f1_macro']:.4f} (n=2)" in html
     assert f"models:/{params.registry.model_name}@{params.registry.alias}" in html
@@ -260,7 +266,8 @@ def test_report_renders_tuning_and_generation_and_never_lets_scraped_markup_run(
     assert "<script>" not in html and "<img src=x" not in html
     assert html.count("&lt;script&gt;alert(") == 2  # the confident error and the generated sample
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert "Tuning" in html and "parent123" in html and "tune-gru" in md and "figures/tuning-gru.png" in md
+    assert "Tuning" in html and "parent123" not in html and "tags.study_name = 'tune-gru'" in md
+    assert "figures/tuning-gru.png" in md
     assert (reports / "figures" / "tuning-gru.png").is_file() and not (reports / "figures" / "tuning-lstm.png").exists()
     assert "123.5" in html and "Class agreement" in md and '<td class="rtl" dir="rtl" lang="ar"><bdi>' in html
 
@@ -291,4 +298,5 @@ def test_registered_version_states_the_interval_level_evaluate_used(project):
     version = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}").get_model_version(
         own_name.model_name, record["version"]
     )
-    assert version.description == record["description"]
+    assert version.description.startswith(record["description"])  # MLflow's adds the training run and commit
+    assert "Training run" in version.description and "Training run" not in record["description"]

@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from pipeline import runlog
 from pipeline.generation.store import load_lm
 from pipeline.generation.training import train_lm
 from pipeline.stages.evaluate import evaluate
@@ -53,8 +54,8 @@ def test_metrics_follow_the_contract(stages):
         assert row["perplexity"] == pytest.approx(math.exp(row["val_loss"]), rel=1e-3)
         # a trained model beats a uniform guess over its vocabulary
         assert row["perplexity"] < records[row["model"]]["vocab_size"]
-        assert "mlflow_run_id" not in row and "train_tokens_per_s" not in row  # run to run: in runs.json
-    runs = json.loads((root / "reports/generation/runs.json").read_text(encoding="utf-8"))
+        assert "mlflow_run_id" not in row and "train_tokens_per_s" not in row  # run to run: in the run log
+    runs = runlog.read(root / "reports/generation/metrics.json")
     for name, rec in records.items():
         assert runs[name] == {"train_tokens_per_s": rec["train_tokens_per_s"], "mlflow_run_id": rec["mlflow_run_id"]}
         assert row["continuations"] == 8 and 0 < row["distinct_2"] <= 1

@@ -10,6 +10,7 @@ import pytest
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
+from pipeline import runlog
 from scraping.demo_site.build import build_site, load_corpus
 from scraping.extract import clean_text
 from scraping.spiders.reviews import ReviewsSpider
@@ -85,11 +86,17 @@ def test_scrape_stage_crawls_the_whole_demo_site(tmp_path):
         assert row["score"] == pytest.approx(doc["score"]), row["rating_raw"]
         assert row["text"] == _expected_text(doc["text"])
         assert all(clean_text(c) not in row["text"] for c in doc["comments"] if len(c) > 15)
-        assert len(row["content_hash"]) == 64 and row["fetched_at"] and row["title"] == doc["title"]
+        assert len(row["content_hash"]) == 64 and row["title"] == doc["title"]
+        assert row["url"].startswith("http://demo-site.localhost/") and row["source"] == "demo-site.localhost"
+        assert "fetched_at" not in row  # a fact of the run: in the run log
     assert seen == set(corpus)
-    stats = json.loads((tmp_path / "reports/scrape_stats.json").read_text())
+    assert [r["url"] for r in rows] == sorted(r["url"] for r in rows)  # URL order, not the crawl's
+    stats_path = tmp_path / "reports/scrape_stats.json"
+    stats = json.loads(stats_path.read_text())
     assert stats["items"] == len(corpus) and stats["finish_reason"] == "finished"
-    assert stats["scrapy_stats"]["robotstxt/forbidden"] >= 1  # /admin/ was not fetched
+    assert "elapsed_s" not in stats and "scrapy_stats" not in stats
+    facts = runlog.read(stats_path)
+    assert facts["scrapy_stats"]["robotstxt/forbidden"] >= 1 and facts["elapsed_s"] > 0  # /admin/ not fetched
     scales = {float(r["rating_raw"]["bestRating"] or 5) for r in rows}
     assert scales == {5.0, 10.0, 100.0}  # several rating scales, all normalised
     assert not (tmp_path / "data/raw/docs.jsonl.part").exists()

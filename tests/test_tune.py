@@ -17,6 +17,7 @@ import yaml
 
 from pipeline.config import ParamsError, load_params, parse_params
 from pipeline.data.jsonl import read_json
+from pipeline.training.run_record import RunRecord
 from tests.conftest import REPO, preprocessed_project, write_params
 
 OVERRIDES = {
@@ -356,7 +357,8 @@ def test_train_applies_tuned_params_and_tuned_preprocessing(workdir, processed):
     ]
     from mlflow import MlflowClient
 
-    tags = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}").get_run(run["mlflow_run_id"]).data.tags
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+    tags = client.get_run(RunRecord.load(model_dir).mlflow_run_id).data.tags
     assert tags["tuned"] == "true" and tags["tuned.keys"] == "preprocess.stemmer,train.hidden_dim,train.lr"
     # tune.apply false: params.yaml as it is
     write_params(workdir / "params.yaml", {**OVERRIDES, "train.max_epochs": 1, "tune.apply": False})

@@ -140,14 +140,17 @@ def test_model_card_shows_the_registered_version_and_macro_f1_interval(project, 
     assert card["Metrics from"].startswith("MLflow registry") and card["Data date"].startswith("splits written ")
 
 
-def test_data_date_is_the_range_of_fetch_dates(workdir):
+def test_data_date_is_the_crawl_date_else_the_range_of_publication_dates(workdir):
+    from pipeline import runlog
     from pipeline.config import load_params
 
     raw = workdir / "data/raw"
     raw.mkdir(parents=True)
-    docs = [{"fetched_at": "2026-11-02T10:00:00+00:00"}, {"fetched_at": "2026-11-30T08:00:00+00:00"}, {}]
+    docs = [{"date_published": "2026-11-02"}, {"date_published": "2026-11-30T08:00:00+00:00"}, {}]
     (raw / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
-    assert data_date(load_params()) == "scraped 2026-11-02 to 2026-11-30"
+    assert data_date(load_params()) == "reviews published 2026-11-02 to 2026-11-30"
+    runlog.write(raw / "docs.jsonl", {"crawled": "2026-12-01T10:00:00+00:00"})
+    assert data_date(load_params()) == "scraped 2026-12-01"
 
 
 def test_attribution_html_escapes_tokens_and_scales_colours():

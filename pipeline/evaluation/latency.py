@@ -31,7 +31,7 @@ def network_latency(model: Any, items: Sequence[tuple[list[int], int]]) -> dict[
     """:func:`latency` of a classifier module over encoded ``(ids, label)`` items."""
     import torch
 
-    from pipeline.training.data import collate
+    from pipeline.models.networks import collate
 
     model = model.to("cpu").eval()
 

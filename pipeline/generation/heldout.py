@@ -177,7 +177,7 @@ def heldout_row(
 
 
 def run_facts(lm: Any) -> dict[str, Any]:
-    """What differs from run to run of a language model's training (``generation/runs.json``): its
+    """What differs from run to run of a language model's training (the run log of ``generation/metrics.json``): its
     throughput and MLflow run."""
     run = RunRecord.load(lm.folder)
     return {"train_tokens_per_s": run.train_tokens_per_s, "mlflow_run_id": run.mlflow_run_id}

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,15 @@ from pipeline.generation.tokenizer import Codec, load_tokenizer, save_tokenizer
 CONFIG_FILE = "lm_config.json"
 
 
+def save_tensors(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` of ``state`` into ``path`` atomically, the same bytes for the same tensors: serialised in
+    memory first, since the archive inside the file is named after the file written (a temporary name)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(buffer.getvalue())
+
+
 def save_lm(net: nn.Module, kind: str, config: dict[str, Any], codec: Codec, folder: Path, **meta: Any) -> None:
     """Weights, tokenizer and config of a trained LM into ``folder`` (created)."""
     from pipeline.generation.networks import GPT2LM
@@ -36,11 +46,9 @@ def save_lm(net: nn.Module, kind: str, config: dict[str, Any], codec: Codec, fol
 
         hf_logging.disable_progress_bar()
         net.model.save_pretrained(str(folder / "hf"))
-        with atomic_path(folder / "class_embedding.pt") as tmp:
-            torch.save(net.cls.state_dict(), tmp)
+        save_tensors(net.cls.state_dict(), folder / "class_embedding.pt")
     else:
-        with atomic_path(folder / "model.pt") as tmp:  # loaded with weights_only=True: tensors only
-            torch.save(net.state_dict(), tmp)
+        save_tensors(net.state_dict(), folder / "model.pt")  # loaded with weights_only=True: tensors only
     save_tokenizer(codec.tokenizer, folder / "tokenizer", codec.labels, **meta)
     write_json(
         folder / CONFIG_FILE,

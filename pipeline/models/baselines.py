@@ -60,6 +60,24 @@ def _macro_f1(true: Sequence[int], pred: Sequence[int]) -> float:
     return float(f1_score(list(true), list(pred), average="macro"))
 
 
+def forget_object_ids(obj: Any, depth: int = 0) -> Any:
+    """Drop what a fitted scikit-learn object remembers about this process's memory (a vectoriser's
+    ``_stop_words_id``, the ``id()`` of its stop-word list, kept only to skip a repeated warning check), so the same
+    fit pickles to the same bytes in every run. Walks pipelines, unions and our own wrappers; returns ``obj``."""
+    if depth > 8 or obj is None or isinstance(obj, str | int | float | bool | np.ndarray):
+        return obj
+    if isinstance(obj, list | tuple):
+        for item in obj:
+            forget_object_ids(item, depth + 1)
+        return obj
+    attrs = getattr(obj, "__dict__", None)
+    if isinstance(attrs, dict):
+        attrs.pop("_stop_words_id", None)
+        for value in list(attrs.values()):
+            forget_object_ids(value, depth + 1)
+    return obj
+
+
 class _ValidatedC:
     """Shared by the floors: pick C on validation macro-F1 (ties: the smaller C), refit on train + val."""
 
@@ -200,7 +218,7 @@ class NbSvm(_ValidatedC):
             p = self.alpha + np.asarray(x[pos].sum(axis=0)).ravel()
             q = self.alpha + np.asarray(x[~pos].sum(axis=0)).ravel()
             r = np.log((p / p.sum()) / (q / q.sum()))
-            svm = LinearSVC(C=c, loss="squared_hinge", max_iter=5000).fit(x.multiply(r).tocsr(), pos.astype(int))
+            svm = LinearSVC(C=c, loss="squared_hinge", max_iter=5000, random_state=0).fit(x.multiply(r).tocsr(), pos.astype(int))
             w = svm.coef_.ravel()
             w = (1 - self.beta) * np.abs(w).mean() + self.beta * w
             rs.append(r), ws.append(w), bs.append(float(svm.intercept_[0]))

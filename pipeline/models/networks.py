@@ -394,3 +394,24 @@ def build_network(arch: str, vocab_size: int, num_classes: int, tp: NetworkOptio
     else:
         raise ValueError(f"{arch!r} (family {spec.family!r}) is not a neural network; it has no network builder")
     return TextClassifier(encoder, num_classes, tp.dropout)
+
+
+def collate(batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
+    """Pad ``(ids, label)`` items into ``ids`` (batch x longest), ``lengths`` and ``labels`` tensors."""
+    lengths = torch.tensor([len(ids) for ids, _ in batch])
+    padded = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
+    for i, (ids, _) in enumerate(batch):
+        padded[i, : len(ids)] = torch.tensor(ids)
+    return {"ids": padded, "lengths": lengths, "labels": torch.tensor([y for _, y in batch])}
+
+
+class TrainedNetwork(nn.Module):
+    """A trained classifier network and its train params (``tp``): what inference needs of the training's
+    LightningModule, without Lightning. Calling it calls the network."""
+
+    def __init__(self, net: nn.Module, tp: object) -> None:
+        super().__init__()
+        self.net, self.tp = net, tp
+
+    def forward(self, *args: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.net(*args, **inputs)

@@ -24,6 +24,7 @@ class Inputs:
     generation: dict[str, Any] | None = None
     samples: list[dict[str, Any]] | None = None
     export: list[dict[str, Any]] | None = None
+    export_timed: list[dict[str, Any]] | None = None
 
     @property
     def ranking(self) -> list[str]:
@@ -40,9 +41,10 @@ def collect(
 ) -> Inputs:
     """Read ``<reports_dir>/metrics.json``, ``eval/<arch>.json`` (and ``significance.json``), each
     ``<models_dir>/<arch>/run.json``, ``<processed_dir>/summary.json`` and, when present, ``registry.json``,
-    ``tuning/<arch>.json`` (studies with trials only), ``generation/{metrics,samples,runs}.json`` (each
-    language model's throughput and MLflow run, from ``runs.json``, join its metrics row) and
-    ``bench/export.json``."""
+    ``tuning/<arch>.json`` (studies with trials only), ``generation/{metrics,samples}.json``, the export stage's
+    ``<models_dir>/export/export.json`` and the latencies bench/bench_export.py measured (``bench/export.json``).
+    Run records are read without their run log (:mod:`pipeline.runlog`): the report is the same bytes for the
+    same outputs."""
     reports = Path(reports_dir)
     inputs = Inputs(
         metrics=read_json(reports / "metrics.json"),
@@ -51,14 +53,12 @@ def collect(
         registry=_read_optional(reports / "registry.json"),
         generation=_read_optional(reports / "generation" / "metrics.json"),
         samples=_read_optional(reports / "generation" / "samples.json"),
-        export=_read_optional(reports / "bench" / "export.json"),
+        export=_read_optional(Path(models_dir) / "export" / "export.json"),
+        export_timed=_read_optional(reports / "bench" / "export.json"),
     )
-    lm_runs = _read_optional(reports / "generation" / "runs.json") or {}
-    for row in (inputs.generation or {}).get("rows", []):
-        row.update(lm_runs.get(row.get("model"), {}))
     for arch in classifiers:
         inputs.evals[arch] = read_json(reports / "eval" / f"{arch}.json")
-        inputs.runs[arch] = RunRecord.load(Path(models_dir) / arch).model_dump()  # validated
+        inputs.runs[arch] = RunRecord.load(Path(models_dir) / arch, run_log=False).model_dump()  # validated
         study = _read_optional(reports / "tuning" / f"{arch}.json")
         if study and study.get("trials"):
             inputs.tuning[arch] = study

@@ -40,20 +40,16 @@ def pareto_front(points: Sequence[tuple[float, float, str]]) -> list[tuple[float
 
 
 def cost_chart(rows: Sequence[dict[str, Any]]) -> bytes | None:
-    """Test macro-F1 against parameters and against CPU latency (batch 1), Pareto front joined.
+    """Test macro-F1 against parameters, Pareto front joined (latency is a measurement of the machine, so it is
+    in the benchmarks, not in the report, which must be the same bytes on every run).
 
-    ``rows``: ``{"arch", "f1_macro", "parameters", "latency", "baseline"}``."""
+    ``rows``: ``{"arch", "f1_macro", "parameters", "baseline"}``."""
     rows = [r for r in rows if r.get("parameters")]
     if not rows:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
-    for ax, key, label in zip(
-        axes,
-        ("parameters", "latency"),
-        ("parameters (log scale)", "CPU latency, ms/doc at batch 1 (log scale)"),
-        strict=True,
-    ):
+    fig, ax = plt.subplots(1, 1, figsize=(6, 3.8), dpi=100)
+    for key, label in (("parameters", "parameters (log scale)"),):
         points = []
         for i, r in enumerate(rows):
             x = r.get(key)

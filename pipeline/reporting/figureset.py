@@ -41,7 +41,7 @@ def draw_figures(inputs: Inputs, folder: Path) -> FigureSet:
     evals = {a: inputs.evals[a] for a in ranking}
     figs.add(
         "cost",
-        "test macro-F1 against parameters and CPU latency, Pareto front",
+        "test macro-F1 against parameters, Pareto front",
         lambda: figures.cost_chart(cost_points(inputs)),
     )
     figs.add(

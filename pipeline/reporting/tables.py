@@ -19,13 +19,10 @@ RANK_HEADER = [
     "vs best (McNemar, Holm p)",
     "best val macro-F1",
     "parameters",
-    "train time (s)",
-    "latency ms/doc, CPU (batch 1 / 64)",
     "best/run epochs",
-    "MLflow run",
 ]
-PROVENANCE_HEADER = ["architecture", "seed", "MLflow training run (test metrics logged there)", "other seeds' runs",
-                     "git commit", "evaluation file"]  # fmt: skip
+PROVENANCE_HEADER = ["architecture", "seed", "MLflow search for its training runs (the latest holds the test metrics)",
+                     "other seeds", "evaluation file"]  # fmt: skip
 PER_CLASS_HEADER = ["class", "precision", "recall", "F1", "average precision", "support"]
 
 
@@ -82,7 +79,6 @@ def ranking_table(inputs: Inputs) -> Table:
     best = (inputs.significance or {}).get("best")
     for rank, arch in enumerate(inputs.ranking, 1):
         m, run, ev = inputs.metrics[arch], inputs.runs[arch], inputs.evals[arch]
-        lat = run.get("latency_ms_per_doc") or {}
         rows.append(
             [
                 str(rank),
@@ -96,10 +92,7 @@ def ranking_table(inputs: Inputs) -> Table:
                 _versus_best(ev, best),
                 num(run.get("best_val_f1_macro"), ".4f"),
                 f"{run['parameters']:,}" if run.get("parameters") is not None else "–",
-                num(run.get("train_time_s"), ".1f"),
-                f"{num(lat.get('batch_1'), '.3f')} / {num(lat.get('batch_64'), '.3f')}",
                 f"{run['best_epoch']}/{run['epochs_run']}" if run.get("curve") else "–",
-                run.get("mlflow_run_id") or "–",
             ]
         )
     if inputs.ranking:
@@ -144,13 +137,12 @@ def significance_lines(inputs: Inputs) -> list[str]:
 
 
 def cost_points(inputs: Inputs) -> list[dict[str, Any]]:
-    """Per architecture: test macro-F1, parameters, CPU latency (batch 1), whether it is a baseline."""
+    """Per architecture: test macro-F1, parameters, whether it is a baseline."""
     return [
         {
             "arch": a,
             "f1_macro": inputs.metrics[a]["f1_macro"],
             "parameters": inputs.runs[a].get("parameters"),
-            "latency": (inputs.runs[a].get("latency_ms_per_doc") or {}).get("batch_1"),
             "baseline": inputs.runs[a].get("family") == "baseline",
         }
         for a in inputs.ranking
@@ -224,18 +216,19 @@ def params_table(inputs: Inputs) -> Table:
 
 
 def provenance_table(inputs: Inputs) -> Table:
-    """Per model: its MLflow runs (training run, other seeds' runs) and the git commit behind its numbers."""
+    """Per model: how to find its MLflow training runs (the primary seed's, whose run also holds the test
+    metrics, and the other seeds'); their ids, commit and times are facts of a run, kept out of this report."""
     rows = []
     for arch in inputs.ranking:
         run, ev = inputs.runs[arch], inputs.evals[arch]
-        others = ", ".join(f"{s['seed']}: {s.get('mlflow_run_id') or '–'}" for s in (ev.get("seeds") or [])[1:])
+        stage = run.get("stage", "train")
+        others = ", ".join(str(s["seed"]) for s in (ev.get("seeds") or [])[1:])
         rows.append(
             [
                 arch,
                 str(run.get("seed", "–")),
-                run.get("mlflow_run_id") or "–",
+                f"tags.stage = '{stage}' and tags.arch = '{arch}'",
                 others or "–",
-                str(run.get("git_commit", "–")),
                 f"eval/{arch}.json",
             ]
         )
@@ -260,9 +253,8 @@ def per_class_table(ev: dict[str, Any]) -> Table:
 def generation_table(gen: dict[str, Any]) -> Table:
     """Language-model metrics, one row per (dataset, model)."""
     rows = gen.get("rows") or []
-    preferred = ["dataset", "model", "perplexity", "bleu", "chrf", "distinct_2", "train_tokens_per_s", "parameters"]
+    preferred = ["dataset", "model", "perplexity", "bleu", "chrf", "distinct_2", "parameters"]
     keys = [k for k in preferred if any(k in r for r in rows)]
-    keys += [k for k in ("mlflow_run_id",) if any(k in r for r in rows)]
     return Table(keys, [[fmt(r.get(k)) for k in keys] for r in rows])
 
 

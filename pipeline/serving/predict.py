@@ -43,7 +43,7 @@ class BaselinePredictor:
 
 
 class NetworkPredictor:
-    """A Lightning :class:`~pipeline.training.module.ClassifierModule` over the train-split vocabulary."""
+    """A trained network (:func:`load_classifier_network`) over the train-split vocabulary."""
 
     def __init__(
         self,
@@ -69,7 +69,7 @@ class NetworkPredictor:
     def predict_proba(self, rows: Sequence[Row]) -> list[list[float]]:
         import torch
 
-        from pipeline.training.data import collate
+        from pipeline.models.networks import collate
 
         items = self.encode(rows)
         out: list[list[float]] = []
@@ -98,11 +98,28 @@ def _load_baseline(model_dir: Path, run: RunRecord, processed_dir: Path) -> Pred
     return BaselinePredictor(run.arch, joblib.load(model_dir / "model.joblib"))
 
 
+def load_classifier_network(checkpoint: Path) -> Any:
+    """The network of a train-stage checkpoint (``best.ckpt``), for inference, without importing Lightning (about
+    3 s of every evaluate/export/register/generate process and of the server's start): built from the
+    checkpoint's hyper-parameters by the same ``build_network`` as training, its ``net.*`` weights loaded
+    strictly. Returns a module with ``net``, ``tp`` (the train params) and ``forward`` = ``net``'s."""
+    import torch
+
+    from pipeline.config import TrainParams
+    from pipeline.models.networks import TrainedNetwork, build_network
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    hp = ckpt["hyper_parameters"]
+    tp = TrainParams(**hp["settings"])
+    net = build_network(hp["arch"], hp["vocab_size"], hp["num_classes"], tp)
+    net.load_state_dict({k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    return TrainedNetwork(net, tp).eval()
+
+
 def _load_network(model_dir: Path, run: RunRecord, processed_dir: Path) -> Predictor:
     from pipeline.text.vocab import Vocab
-    from pipeline.training.module import ClassifierModule
 
-    module = ClassifierModule.load_from_checkpoint(model_dir / "best.ckpt", map_location="cpu", weights_only=True)
+    module = load_classifier_network(model_dir / "best.ckpt")
     tokenise = None
     vocab_file = processed_dir / "vocab.json"
     if (model_dir / "preprocess.json").is_file():  # tuned preprocessing: own vocabulary, re-tokenise from text

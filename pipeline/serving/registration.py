@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from pipeline import runlog
 from pipeline.config import Params
 from pipeline.data.checks import DISTRIBUTION_TAG
 from pipeline.data.jsonl import DataError, read_json, write_json
@@ -24,6 +25,9 @@ from pipeline.tracking import provenance_tags, setup_mlflow, tracking_uri
 from pipeline.training.run_record import RunRecord
 
 log = logging.getLogger("register")
+# facts of this registration (MLflow's ids, the stored files' checksums, which hold MLflow's own run id and
+# time): the run log's and the version's tags, not registry.json's
+RUN_FACTS = frozenset({"training_run_id", "register_run_id", "model_uri", "sha256"})
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole pipeline package travels with the model
 REQUIREMENTS = ("torch", "lightning", "torchmetrics", "scikit-learn", "numpy", "pandas", "pydantic", "pyyaml",
                 "joblib", "scipy", "transformers", "tokenizers", "snowballstemmer", "nltk")  # fmt: skip
@@ -47,9 +51,10 @@ def select(params: Params) -> tuple[str, RunRecord, dict[str, Any]]:
     return arch, run, ev
 
 
-def describe(params: Params, arch: str, run: RunRecord, ev: dict[str, Any]) -> str:
+def describe(params: Params, arch: str, run: RunRecord, ev: dict[str, Any], provenance: bool = True) -> str:
     """The registered version's description: what was chosen, its test figures with their interval (at the level
-    the evaluate stage recorded, else ``evaluate.confidence_level``) and provenance."""
+    the evaluate stage recorded, else ``evaluate.confidence_level``) and, with ``provenance``, the training run
+    and commit (in MLflow's description, not in ``registry.json``, which must be the same bytes on every run)."""
     interval = ""
     if "ci" in ev:
         level = ev["ci"].get("level", params.evaluate.confidence_level)
@@ -58,7 +63,7 @@ def describe(params: Params, arch: str, run: RunRecord, ev: dict[str, Any]) -> s
     return (
         f"{arch} ({run.family}), chosen by {params.registry.select_by} macro-F1 among "
         f"{', '.join(params.classifiers)}. Test accuracy {ev['accuracy']:.4f}, macro-F1 {ev['f1_macro']:.4f}"
-        f"{interval}. Training run {run.mlflow_run_id}, git {run.git_commit}."
+        f"{interval}." + (f" Training run {run.mlflow_run_id}, git {run.git_commit}." if provenance else "")
     )
 
 
@@ -148,10 +153,13 @@ def register(params: Params) -> dict[str, Any]:
         "register_run_id": register_run_id,
         "model_uri": info.model_uri,
         "sha256": checksums,
-        "description": description,
+        "description": describe(params, arch, run, ev, provenance=False),
         **decision.to_json(),
     }
-    write_json(Path(base.reports_dir) / "registry.json", record)
+    path = Path(base.reports_dir) / "registry.json"
+    kept, facts = runlog.split(record, RUN_FACTS)
+    write_json(path, kept)
+    runlog.write(path, facts)
     log.info("registered %s as %s version %s; gate: %s (%s); @%s → version %s", arch, reg.model_name, version,
              decision.decision, decision.reason, reg.alias, alias_version)  # fmt: skip
     return record

@@ -102,19 +102,24 @@ def _eval_metrics(params: Params, arch: str) -> dict[str, float]:
 
 
 def data_date(params: Params) -> str:
-    """The range of ``fetched_at`` dates of the scraped documents (``<raw_dir>/docs.jsonl``), else the date the
-    splits were written (``<processed_dir>/summary.json``)."""
+    """When the data was scraped (the scrape's run log, :mod:`pipeline.runlog`), else the range of the scraped
+    reviews' ``date_published``, else the date the splits were written (``<processed_dir>/summary.json``)."""
+    from pipeline import runlog
+
     raw = Path(params.base.raw_dir) / "docs.jsonl"
+    crawled = runlog.read(raw).get("crawled")
+    if crawled:
+        return f"scraped {str(crawled)[:10]}"
     dates = []
     if raw.is_file():
         with raw.open(encoding="utf-8") as f:
             for line in f:
-                fetched = json.loads(line).get("fetched_at") if line.strip() else None
-                if fetched:
-                    dates.append(str(fetched)[:10])
+                published = json.loads(line).get("date_published") if line.strip() else None
+                if published:
+                    dates.append(str(published)[:10])
     if dates:
         first, last = min(dates), max(dates)
-        return f"scraped {first}" if first == last else f"scraped {first} to {last}"
+        return f"reviews published {first}" if first == last else f"reviews published {first} to {last}"
     summary = Path(params.base.processed_dir) / "summary.json"
     if summary.is_file():
         from datetime import UTC, datetime

@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline import cli
+from pipeline import cli, runlog
 from pipeline.config import Params, load_params
 from pipeline.data.jsonl import DataError, read_json, write_json
 from pipeline.data.split import read_split
@@ -33,6 +33,8 @@ from pipeline.evaluation.errors import choose_documents
 from pipeline.evaluation.metrics import significance
 from pipeline.evaluation.mlflow_log import log_test_metrics
 from pipeline.evaluation.plots import write_plot_data, write_pr_plot_data
+
+RUN_FACTS = frozenset({"mlflow_run_id", "git_commit"})
 
 
 def evaluate(params: Params) -> dict[str, dict[str, float]]:
@@ -60,11 +62,21 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
     write_json(reports / "eval" / "significance.json", sig)
     for arch, result in results.items():
         result["significance"] = sig["comparisons"].get(arch)
-        write_json(reports / "eval" / f"{arch}.json", result)
+        write_result(reports / "eval" / f"{arch}.json", result)
     log_test_metrics(params, results)
     headline = {a: {"accuracy": r["accuracy"], "f1_macro": r["f1_macro"]} for a, r in results.items()}
     write_json(reports / "metrics.json", headline)
     return headline
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    """``result`` into ``path``, its MLflow run ids and commit (facts of the training runs, not results) into the
+    run log (:mod:`pipeline.runlog`), so the file is the same bytes for the same models."""
+    kept, facts = runlog.split(result, RUN_FACTS)
+    kept["seeds"] = [{k: v for k, v in s.items() if k != "mlflow_run_id"} for s in result.get("seeds", [])]
+    facts["seed_mlflow_run_ids"] = [s.get("mlflow_run_id") for s in result.get("seeds", [])]
+    write_json(path, kept)
+    runlog.write(path, facts)
 
 
 def main() -> None:

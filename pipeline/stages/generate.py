@@ -25,8 +25,8 @@ LM of ``generate.models`` from ``<models_dir>/lm/<name>/`` and writes:
   ``generate.prompts`` with every decoding unconditioned, and with each class label under the
   evaluation decoding.
 
-- ``<reports_dir>/generation/runs.json``: what changes from run to run, kept out of the two files above:
-  ``{<model>: {"train_tokens_per_s", "mlflow_run_id"}}``.
+- the run log of ``metrics.json`` (:mod:`pipeline.runlog`: ``.runs/reports/generation/metrics.json``): what
+  changes from run to run, kept out of the files above: ``{<model>: {"train_tokens_per_s", "mlflow_run_id"}}``.
 
 The same params and data give the same ``metrics.json`` and ``samples.json``, byte for byte: sampling is
 seeded, and with ``base.deterministic`` the language models train, and this stage runs, on a fixed number of
@@ -54,7 +54,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline import cli
+from pipeline import cli, runlog
 from pipeline.config import Params, ParamsError, load_params
 from pipeline.data.jsonl import read_json, write_json
 from pipeline.generation.cli import generate_cli
@@ -113,7 +113,7 @@ def generate(params: Params) -> dict[str, Any]:
     write_json(out / "metrics.json", result)
     write_json(out / "samples.json", all_samples)
     write_json(out / "headline.json", headline(result))
-    write_json(out / "runs.json", runs)
+    runlog.write(out / "metrics.json", runs)
     log_to_mlflow(params, result, runs, out)
     return result
 

@@ -7,8 +7,11 @@ on 127.0.0.1 for the crawl and stops the server afterwards. With ``scrape.site: 
 The crawl is journaled in ``scrape.state_dir`` as it goes (:mod:`scraping.journal`); an interrupted
 crawl (Ctrl-C, a killed process) leaves the journal there and the next run resumes it. Only a
 finished crawl produces ``docs.jsonl`` (streamed from the journal, then the journal is removed), so
-the output is never a partial crawl. Statistics go to ``<reports_dir>/scrape_stats.json`` and to an
-MLflow run named ``scrape``. ``SCRAPE_FRESH=1`` discards an unfinished crawl's journal.
+the output is never a partial crawl. Documents are written in URL order, and the demo site's are recorded
+under the fixed origin ``http://demo-site.localhost`` (its temporary port is not data), so the same site gives
+the same bytes. Statistics go to ``<reports_dir>/scrape_stats.json`` (what the site gave) and its run log
+(how this crawl went: time, pages/s, Scrapy's counters; :mod:`pipeline.runlog`), and to an MLflow run named
+``scrape``. ``SCRAPE_FRESH=1`` discards an unfinished crawl's journal.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import cli
+from pipeline import cli, runlog
 from pipeline.config import Params, ScrapeParams, load_params
 from pipeline.data.jsonl import write_json
 
 log = logging.getLogger("scrape")
 OUTPUT_NAME = "docs.jsonl"
+DEMO_ORIGIN = "http://demo-site.localhost"
+# the crawl's figures that differ from one run of the same site to the next: the run log's
+RUN_FACTS = frozenset({"elapsed_s", "pages_per_s", "pages_this_run", "resumed_pages", "scrapy_stats", "crawled"})
 
 
 def crawl_config(sp: ScrapeParams, start_urls: list[str], allowed_domains: list[str], annotations: dict) -> Any:
@@ -123,6 +130,7 @@ def scrape(params: Params) -> dict[str, Any]:
     if params.data.source != "scrape":
         return skip(params, raw_dir)
     seeds, annotations = _inputs(sp)
+    origin = None
     if sp.site == "demo":
         from scraping.demo_site.build import build_site
         from scraping.demo_site.server import serve
@@ -132,6 +140,7 @@ def scrape(params: Params) -> dict[str, Any]:
             with serve(Path(site_dir)) as base_url:
                 log.info("demo site with %d reviews at %s", counts["reviews"], base_url)
                 result = run_crawl(crawl_config(sp, [base_url + "/index.html"], ["127.0.0.1"], annotations))
+                origin = (base_url, DEMO_ORIGIN)
     else:
         result = run_crawl(crawl_config(sp, seeds, sp.allowed_domains, annotations))
     journal = result.pop("journal")
@@ -150,10 +159,13 @@ def scrape(params: Params) -> dict[str, Any]:
             f"and the site's markup. {raw_dir / OUTPUT_NAME} was left as it was (under DVC, `dvc checkout "
             "scrape` restores the last good crawl)."
         )
-    written = write_documents(journal, raw_dir / OUTPUT_NAME)
-    summary = {"site": sp.site, "items": written, **result}
+    written = write_documents(journal, raw_dir / OUTPUT_NAME, origin)
+    summary = {"site": sp.site, "items": written, **result, "crawled": datetime.now(UTC).isoformat(timespec="seconds")}
     stats_path = Path(params.base.reports_dir) / "scrape_stats.json"
-    write_json(stats_path, summary)
+    kept, facts = runlog.split(summary, RUN_FACTS)
+    write_json(stats_path, kept)
+    runlog.write(stats_path, facts)
+    runlog.write(raw_dir / OUTPUT_NAME, {"crawled": summary["crawled"]})
     journal.discard()
     log.info(
         "%d documents from %d pages in %.1f s (%s); dropped %s; errors %s",

@@ -50,7 +50,7 @@ from pipeline import cli
 from pipeline.config import Params, ParamsError, load_params
 from pipeline.data.jsonl import DataError, write_json
 from pipeline.models.registry import ARCHITECTURES
-from pipeline.tuning.report import study_report, tuned_params
+from pipeline.tuning.report import study_report, tuned_params, write_study_report
 from pipeline.tuning.study import METRIC, count_states, open_study, quiet_trials, run_trials
 
 log = logging.getLogger("tune")
@@ -93,7 +93,7 @@ def tune(params: Params, arch: str, worker: int | None = None, callbacks: Sequen
         return None
     report = study_report(study, params, arch, parent_id)
     finish_parent(client, parent_id, study, report["states"])
-    write_json(Path(params.base.reports_dir) / "tuning" / f"{arch}.json", report)
+    write_study_report(Path(params.base.reports_dir) / "tuning" / f"{arch}.json", report)
     write_json(Path(params.tune.output_dir) / f"{arch}.json", tuned_params(report))
     best = report["best"]
     if best is not None:

@@ -128,7 +128,7 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
     import joblib
     import mlflow
 
-    from pipeline.models.baselines import make_floor
+    from pipeline.models.baselines import forget_object_ids, make_floor
 
     base = params.base
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -138,6 +138,7 @@ def train_baseline(params: Params, arch: str, out_dir: Path) -> RunRecord:
     xte, _, _ = split_tokens(base.processed_dir, "test")
     started = time.perf_counter()
     model = make_floor(arch).fit(xtr, ytr, xva, yva)
+    forget_object_ids(model)
     train_time = time.perf_counter() - started
     with atomic_path(out_dir / "model.joblib") as tmp:  # a pickle: checksum beside it, verified before loading
         joblib.dump(model, tmp)

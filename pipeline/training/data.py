@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.data.split import read_split
+from pipeline.models.networks import collate
 from pipeline.text.vocab import Vocab
 
 
@@ -26,14 +26,6 @@ class EncodedSplit(Dataset):
 
     def __getitem__(self, i: int) -> tuple[list[int], int]:
         return self.ids[i], self.labels[i]
-
-
-def collate(batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
-    lengths = torch.tensor([len(ids) for ids, _ in batch])
-    padded = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
-    for i, (ids, _) in enumerate(batch):
-        padded[i, : len(ids)] = torch.tensor(ids)
-    return {"ids": padded, "lengths": lengths, "labels": torch.tensor([y for _, y in batch])}
 
 
 def loader(data: Dataset, batch_size: int, shuffle: bool, workers: int = 0) -> DataLoader:

@@ -225,6 +225,29 @@ def _cuda_peak_reset(trainer: Any) -> bool:
     return cuda
 
 
+CALLBACK_TIMINGS = ("elapsed_s", "batch_s")  # RecordCurve's clock: how fast this run was, not the model
+
+
+def publishable(path: Path) -> None:
+    """Rewrite a finished checkpoint so that the same training gives the same bytes: the callbacks' absolute
+    paths (the state folder this run used) become file names, and their clocks are zeroed. Weights, optimiser,
+    loops and the rest are untouched; resuming reads the state folder's own checkpoint, not this one."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    for cb in (ckpt.get("callbacks") or {}).values():
+        for key, value in list(cb.items()):
+            if isinstance(value, str) and os.path.isabs(value):
+                cb[key] = os.path.basename(value)
+            elif isinstance(value, dict) and any(isinstance(k, str) and os.path.isabs(k) for k in value):
+                cb[key] = {os.path.basename(k) if isinstance(k, str) else k: v for k, v in value.items()}
+            elif key in CALLBACK_TIMINGS:
+                cb[key] = 0.0
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+
+
 def _cuda_peak_mb() -> float:
     import torch
 
@@ -302,6 +325,7 @@ def fit(
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("best.ckpt", "last.ckpt"):
         shutil.move(str(state.checkpoints / name), str(out_dir / name))
+        publishable(out_dir / name)
     state.clear()
     result.run_id, result.experiment_id, result.client = logger.run_id, logger.experiment_id, logger.experiment
     result.best, result.last = out_dir / "best.ckpt", out_dir / "last.ckpt"

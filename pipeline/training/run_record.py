@@ -13,10 +13,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline import runlog
 from pipeline.data.jsonl import DataError, read_json, write_json
 
 log = logging.getLogger("run_record")
 RUN_FILE = "run.json"
+# Facts of one execution, not results: kept in the run log (pipeline/runlog.py) and MLflow, out of run.json, so
+# that the model folder is the same bytes whenever the same params are trained again.
+VOLATILE = frozenset(
+    {
+        "git_commit",
+        "train_time_s",
+        "train_tokens_per_s",
+        "latency_ms_per_doc",
+        "gpu_memory_peak_mb",
+        "mlflow_run_id",
+        "mlflow_experiment_id",
+    }
+)
 
 
 class RunRecord(BaseModel):
@@ -31,7 +45,7 @@ class RunRecord(BaseModel):
     description: str = ""
     # provenance
     seed: int
-    git_commit: str
+    git_commit: str | None = Field(None, description="Run log: the commit the run trained from.")
     versions: dict[str, str]
     params: dict[str, Any] = Field(description="The flat params the model was trained with.")
     tuned: dict[str, Any] | None = None
@@ -42,7 +56,7 @@ class RunRecord(BaseModel):
     torch_threads: int | None = None
     world_size: int | None = Field(None, description="Training processes (DDP ranks over all nodes); 1 alone.")
     gpu_memory_peak_mb: float | None = Field(None, description="Peak CUDA memory allocated by the fit (rank 0).")
-    train_time_s: float
+    train_time_s: float | None = Field(None, description="Run log: wall time of the fit.")
     epochs_run: int
     resumed_at_epoch: int | None = None
     best_epoch: int | None = None
@@ -80,22 +94,26 @@ class RunRecord(BaseModel):
     corpus: dict[str, Any] | None = None
 
     @classmethod
-    def load(cls, path: Path) -> RunRecord:
-        """The record in ``path`` (a ``run.json`` or the model folder holding one)."""
+    def load(cls, path: Path, run_log: bool = True) -> RunRecord:
+        """The record in ``path`` (a ``run.json`` or the model folder holding one), with its run's facts from the
+        run log (:mod:`pipeline.runlog`) unless ``run_log`` is False (what a reproducible output may show)."""
         path = path / RUN_FILE if path.is_dir() else path
         if not path.is_file():
             raise DataError(f"{path}: no run record (train the model first)")
         try:
-            return cls.model_validate(read_json(path))
+            data = read_json(path)
+            return cls.model_validate(runlog.merged(path, data) if run_log else data)
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(record)"
             raise DataError(f"{path}: invalid run record at {where}: {first['msg']}") from None
 
     def save(self, folder: Path) -> Path:
-        """Write ``<folder>/run.json`` (atomically) and return its path."""
+        """Write ``<folder>/run.json`` (atomically; the execution's facts to its run log) and return its path."""
         path = folder / RUN_FILE
-        write_json(path, self.model_dump(mode="json"))
+        kept, facts = runlog.split(self.model_dump(mode="json"), VOLATILE)
+        write_json(path, kept)
+        runlog.write(path, facts)
         return path
 
     def log_to_mlflow(self, client: Any, artifacts: list[Path]) -> None:
@@ -123,7 +141,7 @@ class RunRecord(BaseModel):
             self.arch,
             self.best_epoch,
             self.epochs_run,
-            self.train_time_s,
+            self.train_time_s or 0.0,
             self.parameters,
             f", val macro-F1 {self.best_val_f1_macro:.4f}" if self.best_val_f1_macro is not None else "",
         )

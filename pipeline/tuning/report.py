@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
+from pipeline import runlog
 from pipeline.config import Params
+from pipeline.data.jsonl import read_json, write_json
 from pipeline.tuning.study import DIRECTION, METRIC, count_states, redact
 
 log = logging.getLogger("tune")
@@ -64,6 +67,32 @@ def study_report(study: Any, params: Params, arch: str, parent_id: str | None) -
         "importances": importances(study, params.base.seed),
         "mlflow_parent_run_id": parent_id,
     }
+
+
+TRIAL_FACTS = ("duration_s", "mlflow_run_id")  # facts of the execution: the run log's, not the report's
+
+
+def write_study_report(path: Path, report: dict[str, Any]) -> None:
+    """``report`` into ``path``, its MLflow run ids and trial durations into the run log
+    (:mod:`pipeline.runlog`): the same study gives the same bytes."""
+    kept = {k: v for k, v in report.items() if k != "mlflow_parent_run_id"}
+    kept["trials"] = [{k: v for k, v in t.items() if k not in TRIAL_FACTS} for t in report.get("trials", [])]
+    facts = {
+        "mlflow_parent_run_id": report.get("mlflow_parent_run_id"),
+        "trials": {str(t["number"]): {k: t.get(k) for k in TRIAL_FACTS} for t in report.get("trials", [])},
+    }
+    write_json(path, kept)
+    runlog.write(path, facts)
+
+
+def read_study_report(path: Path) -> dict[str, Any]:
+    """The report in ``path`` with its run log's facts put back (absent where the study ran elsewhere)."""
+    report, facts = read_json(path), runlog.read(path)
+    if "trials" in report:
+        per_trial = facts.get("trials") or {}
+        report["trials"] = [{**t, **per_trial.get(str(t["number"]), {})} for t in report["trials"]]
+        report["mlflow_parent_run_id"] = facts.get("mlflow_parent_run_id")
+    return report
 
 
 def tuned_params(report: dict[str, Any]) -> dict[str, Any]:

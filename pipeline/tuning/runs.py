@@ -129,14 +129,14 @@ class TrialRun:
 
 
 def finish_parent(client: Any, parent_id: str, study: Any, states: dict[str, int]) -> None:
-    """Tag the best trial's run (``best_trial=true``, the others ``false``), copy its params and value to the
-    parent, log the state counts, close the parent run."""
+    """Tag the best trial's run (``best_trial=true``, the others ``false``; trials whose run this store does not
+    have are skipped), copy its params and value to the parent, log the state counts, close the parent run."""
     from mlflow.entities import Metric
 
     best = _best(study)
     for t in study.get_trials(deepcopy=False):
         run_id = t.user_attrs.get(RUN_ATTR)
-        if run_id:
+        if _usable(client, run_id):  # a trial run in another store (the study outlived its MLflow store) is left
             client.set_tag(run_id, "best_trial", "true" if best is not None and t.number == best.number else "false")
     now = int(time.time() * 1000)
     metrics = [Metric(f"trials/{k.lower()}", float(v), now, 0) for k, v in states.items()]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -149,7 +148,6 @@ class ReviewsSpider(scrapy.Spider):
 
     def _documents(self, response: TextResponse, encoding: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
         docs, dropped = [], {}
-        fetched_at = datetime.now(UTC).isoformat(timespec="seconds")
         for doc in page_documents(response.selector, response.url, self.extraction):
             reason = "no_text" if not doc["text"] else language_drop_reason(doc["text"], self.min_arabic_ratio)
             digest = content_hash(doc["text"])
@@ -161,7 +159,7 @@ class ReviewsSpider(scrapy.Spider):
                 continue
             if doc["score"] is None:
                 self._count("documents/no_score")
-            doc.update(fetched_at=fetched_at, content_hash=digest, encoding=encoding)
+            doc.update(content_hash=digest, encoding=encoding)  # when it was fetched is the run log's
             docs.append(doc)
         self.crawler.stats.inc_value("documents/kept", len(docs))
         return docs, dropped
