@@ -28,6 +28,9 @@ log = logging.getLogger("register")
 # facts of this registration (MLflow's ids, the stored files' checksums, which hold MLflow's own run id and
 # time): the run log's and the version's tags, not registry.json's
 RUN_FACTS = frozenset({"training_run_id", "register_run_id", "model_uri", "sha256"})
+# What this checkout registered into its own MLflow store: a DVC output kept out of git, so a clone (whose store
+# is empty) registers again even though the committed registry.json already matches its inputs
+REGISTERED_FILE = "registered.json"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole pipeline package travels with the model
 REQUIREMENTS = ("torch", "lightning", "torchmetrics", "scikit-learn", "numpy", "pandas", "pydantic", "pyyaml",
                 "joblib", "scipy", "transformers", "tokenizers", "snowballstemmer", "nltk")  # fmt: skip
@@ -160,6 +163,8 @@ def register(params: Params) -> dict[str, Any]:
     kept, facts = runlog.split(record, RUN_FACTS)
     write_json(path, kept)
     runlog.write(path, facts)
+    marker = {k: record[k] for k in ("name", "version", "alias", "alias_version", "decision")}
+    write_json(Path(base.models_dir) / REGISTERED_FILE, marker)
     log.info("registered %s as %s version %s; gate: %s (%s); @%s → version %s", arch, reg.model_name, version,
              decision.decision, decision.reason, reg.alias, alias_version)  # fmt: skip
     return record

@@ -19,6 +19,8 @@ pickled file of the logged model (``python_model.pkl``, ``model.joblib``) and on
 (``all-files``: the stored code is imported when it loads), also set as version tags ``sha256/<path>``. The
 pipeline (the gate, ``serve``) loads a version only through ``pipeline.serving.pyfunc.load_registered``, which
 verifies them first; a plain ``mlflow.pyfunc.load_model`` does not (README, "What is trusted").
+``<models_dir>/registered.json`` (name, version, alias, decision) is the same record kept out of git: a clone,
+whose MLflow store is empty, lacks it and so registers again.
 """
 
 from __future__ import annotations
