@@ -3,9 +3,12 @@
 Reads ``<reports_dir>/metrics.json``, ``<reports_dir>/eval/*.json`` (with ``significance.json``), each
 ``<models_dir>/<arch>/run.json``, ``<processed_dir>/summary.json`` and, when present,
 ``<reports_dir>/registry.json`` (register stage), ``<reports_dir>/tuning/<arch>.json`` (tune stage) and
-``<reports_dir>/generation/{metrics,samples}.json`` (generation stage); never retrains. Charts are drawn once
-into ``<reports_dir>/figures/`` (linked from the Markdown, inlined as base64 PNG in the HTML). Every number
-can be traced to an MLflow run id, a git commit and the params listed in the report. Scraped text is escaped
+``<reports_dir>/generation/{metrics,samples}.json`` (generation stage), ``<models_dir>/export/export.json``
+(export stage) and ``<reports_dir>/bench/export.json`` (bench/bench_export.py's latencies); never retrains.
+Charts are drawn once into ``<reports_dir>/figures/`` (linked from the Markdown, inlined as base64 PNG in the
+HTML). Every number can be traced, through the MLflow search the report gives, to its runs, and to the params
+listed in the report; run ids, times and the commit stay out of it (the run log's, :mod:`pipeline.runlog`), so
+the same outputs give the same report, byte for byte. Scraped text is escaped
 in both outputs, and shown right-to-left in the HTML (``dir="rtl"``, ``<bdi>``). The work is done by
 :mod:`pipeline.reporting` (collect, sections, render); this module only wires params to it.
 """
