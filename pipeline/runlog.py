@@ -44,7 +44,7 @@ def write(output: Path, facts: dict[str, Any]) -> Path:
     """Record ``facts`` about the run that wrote ``output`` (replacing the last run's); atomic."""
     path = side_path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # writers of the same output never share a temp file
     tmp.write_text(json.dumps(facts, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path

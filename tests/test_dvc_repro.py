@@ -219,6 +219,14 @@ def test_rerunning_stages_elsewhere_gives_the_same_bytes(project, tmp_path):
     assert (copy / "dvc.lock").read_text(encoding="utf-8") == lock
     facts = json.loads((copy / ".runs" / "models" / "lstm" / "run.json").read_text(encoding="utf-8"))
     assert facts["mlflow_run_id"] and facts["train_time_s"] > 0  # the new run's facts, in its own run log
+    # a clone has no models/registered.json (DVC-cached, not in git) and an empty registry: it registers again,
+    # as version 1 like the project's first run, so registry.json is the same bytes too
+    (copy / "models" / "registered.json").unlink()
+    proc = _dvc(copy, "repro")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Running stage 'register'" in proc.stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True).stdout
+    assert status == "" and (copy / "dvc.lock").read_text(encoding="utf-8") == lock, status
 
 
 def test_changing_a_train_param_reruns_only_train_and_what_follows(project, tmp_path):

@@ -136,7 +136,10 @@ def test_two_workers_on_postgresql_run_exactly_n_trials(workdir, processed, reco
         for count in (1, 2):
             project_dir = workdir / f"workers-{count}"
             project_dir.mkdir()
-            project(project_dir, processed, {"tune.n_trials": n, "tune.storage": url, "tune.study_name": f"w{count}"})
+            # trials of 3 epochs: long enough that the second worker, started at the same time, gets some before
+            # the first has run all six (with 1-epoch trials one worker sometimes did)
+            overrides = {"tune.n_trials": n, "tune.storage": url, "tune.study_name": f"w{count}", "tune.max_epochs": 3}
+            project(project_dir, processed, overrides)
             started = time.perf_counter()
             procs = [worker(project_dir, i) for i in range(1, count + 1)]
             finish(procs, project_dir)
