@@ -40,6 +40,15 @@ def split(data: dict[str, Any], volatile: set[str] | frozenset[str]) -> tuple[di
     return kept, facts
 
 
+def write_json_apart(path: Path, data: dict[str, Any], volatile: set[str] | frozenset[str]) -> None:
+    """``data`` into ``path`` (atomically) without its ``volatile`` keys, which go to ``path``'s run log."""
+    from pipeline.data.jsonl import write_json
+
+    kept, facts = split(data, volatile)
+    write_json(path, kept)
+    write(path, facts)
+
+
 def write(output: Path, facts: dict[str, Any]) -> Path:
     """Record ``facts`` about the run that wrote ``output`` (replacing the last run's); atomic."""
     path = side_path(output)

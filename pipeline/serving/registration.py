@@ -160,9 +160,7 @@ def register(params: Params) -> dict[str, Any]:
         **decision.to_json(),
     }
     path = Path(base.reports_dir) / "registry.json"
-    kept, facts = runlog.split(record, RUN_FACTS)
-    write_json(path, kept)
-    runlog.write(path, facts)
+    runlog.write_json_apart(path, record, RUN_FACTS)
     marker = {k: record[k] for k in ("name", "version", "alias", "alias_version", "decision")}
     write_json(Path(base.models_dir) / REGISTERED_FILE, marker)
     log.info("registered %s as %s version %s; gate: %s (%s); @%s → version %s", arch, reg.model_name, version,

@@ -72,11 +72,13 @@ def evaluate(params: Params) -> dict[str, dict[str, float]]:
 def write_result(path: Path, result: dict[str, Any]) -> None:
     """``result`` into ``path``, its MLflow run ids and commit (facts of the training runs, not results) into the
     run log (:mod:`pipeline.runlog`), so the file is the same bytes for the same models."""
-    kept, facts = runlog.split(result, RUN_FACTS)
-    kept["seeds"] = [{k: v for k, v in s.items() if k != "mlflow_run_id"} for s in result.get("seeds", [])]
-    facts["seed_mlflow_run_ids"] = [s.get("mlflow_run_id") for s in result.get("seeds", [])]
-    write_json(path, kept)
-    runlog.write(path, facts)
+    seeds = result.get("seeds", [])
+    data = {
+        **result,
+        "seeds": [{k: v for k, v in s.items() if k != "mlflow_run_id"} for s in seeds],
+        "seed_mlflow_run_ids": [s.get("mlflow_run_id") for s in seeds],
+    }
+    runlog.write_json_apart(path, data, RUN_FACTS | {"seed_mlflow_run_ids"})
 
 
 def main() -> None:

@@ -162,9 +162,7 @@ def scrape(params: Params) -> dict[str, Any]:
     written = write_documents(journal, raw_dir / OUTPUT_NAME, origin)
     summary = {"site": sp.site, "items": written, **result, "crawled": datetime.now(UTC).isoformat(timespec="seconds")}
     stats_path = Path(params.base.reports_dir) / "scrape_stats.json"
-    kept, facts = runlog.split(summary, RUN_FACTS)
-    write_json(stats_path, kept)
-    runlog.write(stats_path, facts)
+    runlog.write_json_apart(stats_path, summary, RUN_FACTS)
     runlog.write(raw_dir / OUTPUT_NAME, {"crawled": summary["crawled"]})
     journal.discard()
     log.info(

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline import runlog
-from pipeline.data.jsonl import DataError, read_json, write_json
+from pipeline.data.jsonl import DataError, read_json
 
 log = logging.getLogger("run_record")
 RUN_FILE = "run.json"
@@ -111,9 +111,7 @@ class RunRecord(BaseModel):
     def save(self, folder: Path) -> Path:
         """Write ``<folder>/run.json`` (atomically; the execution's facts to its run log) and return its path."""
         path = folder / RUN_FILE
-        kept, facts = runlog.split(self.model_dump(mode="json"), VOLATILE)
-        write_json(path, kept)
-        runlog.write(path, facts)
+        runlog.write_json_apart(path, self.model_dump(mode="json"), VOLATILE)
         return path
 
     def log_to_mlflow(self, client: Any, artifacts: list[Path]) -> None:
