@@ -7,8 +7,11 @@ train/test split as in the paper's ``Split_*`` rows. Our models see only the 80%
 floors pick C on a validation part of it and refit on all of it; the neural models use that
 validation part for early stopping; the ensemble is fitted on it. Means over 3 seeds (seed =
 split + init). Every row has ``accuracy`` and ``macro_f1`` (means, with their std over seeds),
-``val_macro_f1`` and ``selected: true`` on the one model per setting chosen by validation
-macro-F1 (never by test); a ``majority`` row gives the majority-class baseline.
+``accuracy_ci95`` (Student-t over seeds), ``val_macro_f1``, ``selected: true`` on the one model per setting
+chosen by validation macro-F1 (never by test), ``above_majority`` (above the majority class's test accuracy on
+every seed) and ``mcnemar_vs_best_floor`` (McNemar's test against the TF-IDF floor with the best validation
+macro-F1, over the pooled test documents of every seed); a ``majority`` row gives the majority-class
+baseline. The file is written after each setting.
 
 Pretrained transformers (``bert``): one small BERT is pre-trained with masked-language modelling on
 RES's own text (RES1 + RES2, labelled or not, every polarity) minus the test documents of every
@@ -87,6 +90,10 @@ TRAIN_OVERRIDES = {
 }
 
 
+# read once: editing params.yaml while a long run goes on must not change (or break) its later settings
+PARAMS_YAML = (REPO / "params.yaml").read_text(encoding="utf-8")
+
+
 def load_res() -> list[tuple[str, str]]:
     csv.field_size_limit(10**8)
     rows = []
@@ -128,7 +135,7 @@ def paper_best(split: str) -> dict[str, Any]:
 def make_params(work: Path, seed: int, stemmer: str) -> Any:
     from pipeline.config import parse_params
 
-    data = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load(PARAMS_YAML)
     data["base"].update(
         seed=seed,
         mlflow_tracking_uri=f"sqlite:///{work / 'mlflow.db'}",
@@ -173,8 +180,9 @@ def write_rows(path: Path, rows: list[tuple[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
-    """One BERT pre-trained on all RES text minus the test documents of every setting and seed."""
+def pretrain_on_res(work: Path, res: list[tuple[str, str]], **overrides: Any) -> dict[str, Any]:
+    """One BERT pre-trained on all RES text (plus the files of ``<work>/corpus``) minus the test documents of
+    every setting and seed; ``overrides`` replace keys of the pretrain section (``max_minutes=…``)."""
     from pipeline.data.jsonl import write_jsonl
     from pipeline.data.preprocessing import preprocess
     from pipeline.data.split import read_split
@@ -192,10 +200,15 @@ def pretrain_on_res(work: Path, res: list[tuple[str, str]]) -> dict[str, Any]:
     params = make_params(work, SEEDS[0], "light")
     held_out = work / "held-out"  # the union of all test splits, read by the corpus filter as "the test split"
     write_jsonl(held_out / "test.jsonl", test_rows.values())
-    params = params.model_copy(update={"base": params.base.model_copy(update={"processed_dir": str(held_out)})})
+    params = params.model_copy(
+        update={
+            "base": params.base.model_copy(update={"processed_dir": str(held_out)}),
+            "pretrain": params.pretrain.model_copy(update=overrides),
+        }
+    )
     record = pretrain(params).model_dump()
     print(
-        f"  pretrained bert on {record['corpus']['documents']} RES reviews ({len(test_rows)} test documents of all "
+        f"  pretrained bert on {record['corpus']['documents']} reviews ({len(test_rows)} test documents of all "
         f"runs excluded): {record['train_time_s']:.0f} s, validation MLM perplexity {record['best_val_perplexity']}",
         flush=True,
     )
@@ -236,6 +249,35 @@ def floor_scores(params: Any, floors: tuple[str, ...] = FLOORS) -> dict[str, tup
     return out
 
 
+def test_correctness(reports_dir: Path, arch: str) -> list[bool]:
+    """Whether ``arch`` got each test document right, from the evaluate stage's (actual, predicted) pairs."""
+    with (reports_dir / "plots" / "confusion" / f"{arch}.csv").open(encoding="utf-8", newline="") as fh:
+        return [r["actual"] == r["predicted"] for r in csv.DictReader(fh)]
+
+
+def vs_floor(model: str, floor: str, correct: dict[str, list[bool]]) -> dict[str, Any] | None:
+    """McNemar's test of ``model`` against the chosen TF-IDF floor over the pooled test documents of every seed
+    (``b``: only the model right, ``c``: only the floor right)."""
+    from pipeline.evaluation.stats import mcnemar
+
+    if model in (floor, "majority") or model not in correct:
+        return None
+    test = mcnemar(correct[model], correct[floor])
+    better = test["b"] > test["c"]
+    return {"floor": floor, "b": test["b"], "c": test["c"], "p_value": round(test["p_value"], 6), "better": better}
+
+
+def t_interval(values: list[float], level: float = 0.95) -> list[float] | None:
+    """Student-t interval of the mean over seeds (None for one seed)."""
+    if len(values) < 2:
+        return None
+    from scipy import stats
+
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    mean = statistics.fmean(values)
+    return [round(mean - half, 4), round(mean + half, 4)]
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return round(statistics.fmean(values), 4), round(statistics.stdev(values), 4) if len(values) > 1 else 0.0
 
@@ -269,6 +311,7 @@ def main() -> None:
             paper = paper_best(split)
             scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"acc": [], "f1": [], "s": [], "val": []})
             stem_scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"acc": [], "f1": []})
+            correct: dict[str, list[bool]] = defaultdict(list)  # per test document, every seed's in turn
             n_docs = 0
             for seed in SEEDS:
                 rows = sample(res, setting, classes, seed)
@@ -303,6 +346,7 @@ def main() -> None:
                         scores[arch]["f1"].append(m["f1_macro"])
                         run = RunRecord.load(Path(params.base.models_dir) / arch)
                         scores[arch]["val"].append(float(run.best_val_f1_macro or 0.0))
+                        correct[arch] += test_correctness(Path(params.base.reports_dir), arch)
                     # the majority-class baseline on the same test split (a constant: no validation score)
                     from pipeline.reporting.tables import majority_baseline
 
@@ -318,6 +362,10 @@ def main() -> None:
                     )
             # the one model per setting chosen by mean VALIDATION macro-F1 (never by test)
             chosen = max(scores, key=lambda m: statistics.fmean(scores[m]["val"]) if scores[m]["val"] else -1.0)
+            # the TF-IDF floor a user would pick (best validation macro-F1), and McNemar of every other model
+            # against it on the pooled test documents of all seeds
+            floor = max(FLOORS, key=lambda m: statistics.fmean(scores[m]["val"]))
+            majority_acc = scores["majority"]["acc"]
             for model, s in scores.items():
                 acc, acc_std = mean_std(s["acc"])
                 f1, f1_std = mean_std(s["f1"])
@@ -341,7 +389,13 @@ def main() -> None:
                         "accuracy_std": acc_std,
                         "macro_f1": f1,
                         "macro_f1_std": f1_std,
+                        "accuracy_ci95": t_interval(s["acc"]),
                         "val_macro_f1": mean_std(s["val"])[0] if s["val"] else None,
+                        # above the majority class's accuracy on every seed's test split
+                        "above_majority": all(a > b for a, b in zip(s["acc"], majority_acc, strict=True))
+                        if model != "majority"
+                        else None,
+                        "mcnemar_vs_best_floor": vs_floor(model, floor, correct),
                         "selected": model == chosen,
                         "seeds": SEEDS,
                         "documents": n_docs,
@@ -352,6 +406,7 @@ def main() -> None:
                         **extra,
                     }
                 )
+            save("res_benchmark", merged("res_benchmark", results, ("setting", "model", "train_overrides")))
             for stemmer, s in stem_scores.items():
                 acc, acc_std = mean_std(s["acc"])
                 f1, _ = mean_std(s["f1"])
@@ -367,7 +422,6 @@ def main() -> None:
                         "seeds": SEEDS,
                     }
                 )
-    save("res_benchmark", merged("res_benchmark", results, ("setting", "model", "train_overrides")))
     if len(STEMMERS) > 1:
         save("res_stemming_ablation", ablation)
     print("RES, 80/20 split, mean over seeds", SEEDS)

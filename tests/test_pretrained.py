@@ -421,3 +421,23 @@ def test_whole_word_masking_selects_every_piece_of_a_word_together():
     partly, chosen = split_words(MLMCollator(tok, 0.15, seed=0, whole_word=True)(rows))
     assert partly == 0 and abs(chosen / (200 * 30) - 0.15) < 0.02
     assert split_words(MLMCollator(tok, 0.15, seed=0)(rows))[0] > 50  # per wordpiece: words are split
+
+
+def test_a_time_budget_stops_pretraining_before_the_epoch_that_would_overrun_it(project, tmp_path):
+    from pipeline.pretrained.pretraining import pretrain
+
+    root, params = project
+    pp = params.pretrain.model_copy(
+        update={
+            "max_epochs": 3,
+            "patience": 3,
+            "max_minutes": 1e-4,  # well under one epoch: the first runs, no second starts
+            "output_dir": str(tmp_path / "pre"),
+            "state_dir": str(tmp_path / "state"),
+        }
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        rec = pretrain(params.model_copy(update={"pretrain": pp})).model_dump()
+    assert rec["epochs_run"] == 1 and [r["epoch"] for r in rec["curve"]] == [0]
+    assert (tmp_path / "pre" / "bert" / "config.json").is_file()  # the budget's model is saved like any other

@@ -61,7 +61,7 @@ def test_every_section_is_in_both_outputs(reported):
     for heading in headings:
         assert f"## {heading}" in md and f"<h2>{heading}" in html
     assert "test macro-F1 [90% CI]" in md and "test macro-F1 [90% CI]" in html  # the recorded level
-    assert "| 1 | lstm | recurrent | 0.6000 [0.300, 0.900] | 0.6000 [0.200, 0.800] |" in md
+    assert "| 1 | lstm | recurrent | 0.6000 [0.300, 0.900] | +0.2667 | 0.6000 [0.200, 0.800] |" in md
     assert '<tr class="best"><td class="num">1</td><td>lstm</td>' in html
     assert '`mlflow.pyfunc.load_model("models:/arabic-reviews-classifier@champion")`' in md
     assert "<code>mlflow.pyfunc.load_model(&#34;models:/arabic-reviews-classifier@champion&#34;)</code>" in html
@@ -124,8 +124,14 @@ def test_gate_decision_and_data_checks_are_reported(workdir):
 
 def test_the_ranking_ends_with_the_majority_class_baseline(reported):
     _, md, html = reported
-    assert "| – | majority class (baseline) | constant | 0.3333 | 0.1667 |" in md  # three balanced test classes
+    assert "| – | majority class (baseline) | constant | 0.3333 | – | 0.1667 |" in md  # three balanced test classes
     assert "majority class (baseline)" in html
+    # beside every model: its test accuracy minus the majority class's
+    rows = [line.split(" | ") for line in md.splitlines() if line.startswith(("| 1 | lstm |", "| 2 | tfidf_linear |"))]
+    assert len(rows) == 2
+    for cells in rows:
+        accuracy, versus = float(cells[3].split()[0]), float(cells[4])
+        assert versus == pytest.approx(accuracy - 1 / 3, abs=1e-4)
 
 
 def test_majority_baseline_figures_equal_scikit_learn_on_a_constant_prediction():

@@ -40,6 +40,13 @@ class PretrainParams(EarlyStoppingParams):
     )
     max_epochs: Epochs = default(EarlyStoppingParams, "max_epochs", 20)
     patience: PositiveInt = default(EarlyStoppingParams, "patience", 20)
+    max_minutes: float = Field(
+        0.0,
+        ge=0,
+        description="Time budget: no epoch starts that would end after this many minutes of training (at the mean "
+        "epoch time so far; the first always runs); 0: none. The LR schedule still spans max_epochs, and the "
+        "epochs run then depend on the machine's speed (recorded as epochs_run).",
+    )
     batch_size: int = Field(32, ge=1, description="Documents per MLM batch.")
     lr: float = Field(3e-3, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm).")

@@ -69,6 +69,12 @@ class TrainParams(EarlyStoppingParams):
         "none",
         description="Loss weights per class: none, or balanced (n_train / (n_classes * count), from the train split).",
     )
+    prior_correction: Literal["auto", "none"] = Field(
+        "auto",
+        description="auto: per-class logit offsets (-alpha * log train prior, alpha in -1..1) chosen on validation "
+        "macro-F1 among those whose validation accuracy reaches the majority class's, folded into the saved "
+        "network's output bias (a no-op on balanced classes); none: the network as trained.",
+    )
     resume: bool = Field(
         True,
         description="Resume an interrupted training from its last.ckpt in state_dir (only with the same params and "

@@ -131,6 +131,7 @@ def pretrain(params: Params, callbacks: Sequence[Any] = ()) -> RunRecord | None:
         hyperparams=flat_params(params, ("base", "pretrain")),
         state=state,
         out_dir=out_dir,
+        max_minutes=pp.max_minutes,
     )
     result = fit(module, dm, pp, base, spec, WithPerplexity(), callbacks)
     if not result.rank_zero:

@@ -12,6 +12,7 @@ RANK_HEADER = [
     "architecture",
     "family",
     "test accuracy [{ci} CI]",
+    "accuracy − majority class",
     "test macro-F1 [{ci} CI]",
     "macro-F1 over seeds (mean ± std)",
     "weighted F1",
@@ -79,12 +80,14 @@ def ranking_table(inputs: Inputs) -> Table:
     best = (inputs.significance or {}).get("best")
     for rank, arch in enumerate(inputs.ranking, 1):
         m, run, ev = inputs.metrics[arch], inputs.runs[arch], inputs.evals[arch]
+        majority = majority_baseline(ev["confusion_matrix"])[0] if ev.get("confusion_matrix") else None
         rows.append(
             [
                 str(rank),
                 arch,
                 run.get("family", "recurrent"),
                 f"{m['accuracy']:.4f} {_ci(ev, 'accuracy')}",
+                f"{m['accuracy'] - majority:+.4f}" if majority is not None else "–",
                 f"{m['f1_macro']:.4f} {_ci(ev, 'f1_macro')}",
                 _seeds(ev),
                 num(ev.get("f1_weighted"), ".4f"),
@@ -114,7 +117,7 @@ def majority_baseline(confusion: list[list[int]]) -> tuple[float, float]:
 def majority_row(ev: dict[str, Any], width: int) -> list[str]:
     """The ranking's last row: the majority-class baseline every model must beat on accuracy."""
     accuracy, f1 = majority_baseline(ev["confusion_matrix"])
-    row = ["–", "majority class (baseline)", "constant", f"{accuracy:.4f}", f"{f1:.4f}"]
+    row = ["–", "majority class (baseline)", "constant", f"{accuracy:.4f}", "–", f"{f1:.4f}"]
     return row + ["–"] * (width - len(row))
 
 

@@ -146,3 +146,23 @@ class ThreadGovernor(Callback):
         if wanted != torch.get_num_threads():
             torch.set_num_threads(wanted)
             self.changes += 1
+
+
+class TimeBudget(Callback):
+    """Stop after the epoch whose successor would overrun ``seconds`` of training (at the mean epoch time so
+    far, validation included); the first epoch always runs. A resumed training starts a fresh budget."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.epochs = 0
+        self.started = time.perf_counter()
+        self.stopped_early = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started, self.epochs = time.perf_counter(), 0
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epochs += 1
+        elapsed = time.perf_counter() - self.started
+        if elapsed + elapsed / self.epochs > self.seconds and trainer.current_epoch + 1 < trainer.max_epochs:
+            self.stopped_early = trainer.should_stop = True

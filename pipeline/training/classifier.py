@@ -52,6 +52,22 @@ def build_classifier(
     return module
 
 
+def correct_prior(model: Any, dm: Any, num_classes: int, checkpoint: Path) -> dict[str, Any]:
+    """Choose the prior correction on the validation split (:mod:`pipeline.training.prior`) and fold it into
+    ``checkpoint`` and ``model``'s output bias; the choice, with validation scores before and after."""
+    import torch
+
+    from pipeline.training.prior import choose_offsets, fold_into_checkpoint, validation_logits
+
+    val = dm.split("val")
+    chosen = choose_offsets(validation_logits(model, val), val.labels, dm.split("train").labels, num_classes)
+    if any(chosen["offsets"]):
+        fold_into_checkpoint(checkpoint, chosen["offsets"])
+        with torch.no_grad():
+            model.net.head.bias += torch.as_tensor(chosen["offsets"], dtype=model.net.head.bias.dtype)
+    return chosen
+
+
 def train_network(
     params: Params, arch: str, out_dir: Path, state_dir: Path, callbacks: Sequence[Any] = ()
 ) -> RunRecord | None:
@@ -101,6 +117,9 @@ def train_network(
     curve = result.recorder.curve
     best = max(curve, key=lambda r: r.get(CLASSIFIER_MONITOR, float("-inf"))) if curve else {}
     best_model = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True)
+    correction = None
+    if tp.prior_correction == "auto":
+        correction = correct_prior(best_model, dm, num_classes, Path(result.best))
     record = RunRecord(
         arch=arch,
         stage="train",
@@ -109,12 +128,16 @@ def train_network(
         **provenance(base.seed),
         params=flat_params(params),
         **result.summary(model, best),
-        best_val_f1_macro=best.get(CLASSIFIER_MONITOR),
+        # the saved network's: after the prior correction when one was folded in
+        best_val_f1_macro=correction["val_f1_macro"]
+        if correction and any(correction["offsets"])
+        else best.get(CLASSIFIER_MONITOR),
         train_samples=len(dm.split("train")),
         train_tokens=result.recorder.tokens,
         train_tokens_per_s=result.recorder.tokens_per_s(),
         embeddings=read_info(base.models_dir) if tp.embedding_init != "random" else {"method": "random"},
         class_weights=model.hparams.class_weights,
+        prior_correction=correction,
         latency_ms_per_doc=network_latency(best_model, dm.split("test")),
         checkpoint=str(result.best),
     )

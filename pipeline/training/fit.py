@@ -117,6 +117,7 @@ class FitSpec:
     sanity_val_steps: int | None = 0  # None keeps Lightning's default
     processes: int = 1  # processes sharing this machine's cores (DDP processes, parallel workers)
     num_threads: int | None = None  # intra-op threads instead of the section's num_threads (tuning trials)
+    max_minutes: float = 0.0  # a time budget: no epoch starts that would overrun it (0: none)
 
 
 @dataclass
@@ -189,6 +190,11 @@ def build_trainer(
     early = []
     if spec.monitor and spec.early_stopping:
         early = [EarlyStopping(monitor=spec.monitor, mode=spec.mode, patience=section.patience)]
+    budget = []
+    if spec.max_minutes:
+        from pipeline.training.callbacks import TimeBudget
+
+        budget = [TimeBudget(spec.max_minutes * 60)]
     precision = device_precision(section.accelerator, section.precision)
     sanity = {} if spec.sanity_val_steps is None else {"num_sanity_val_steps": spec.sanity_val_steps}
     trainer = L.Trainer(
@@ -199,7 +205,7 @@ def build_trainer(
         strategy=section.strategy,
         precision=precision,
         deterministic=deterministic,
-        callbacks=[*checkpoints, *early, *callbacks],
+        callbacks=[*checkpoints, *early, *budget, *callbacks],
         logger=logger,
         enable_checkpointing=spec.state is not None,
         gradient_clip_val=section.grad_clip or None,
@@ -228,24 +234,34 @@ def _cuda_peak_reset(trainer: Any) -> bool:
 CALLBACK_TIMINGS = ("elapsed_s", "batch_s")  # RecordCurve's clock: how fast this run was, not the model
 
 
+def rewrite_checkpoint(path: Path, edit: Any) -> None:
+    """Load the checkpoint at ``path``, let ``edit`` change the dict in place, and save it back atomically
+    (through a temporary file beside it)."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    edit(ckpt)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+
+
 def publishable(path: Path) -> None:
     """Rewrite a finished checkpoint so that the same training gives the same bytes: the callbacks' absolute
     paths (the state folder this run used) become file names, and their clocks are zeroed. Weights, optimiser,
     loops and the rest are untouched; resuming reads the state folder's own checkpoint, not this one."""
-    import torch
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    for cb in (ckpt.get("callbacks") or {}).values():
-        for key, value in list(cb.items()):
-            if isinstance(value, str) and os.path.isabs(value):
-                cb[key] = os.path.basename(value)
-            elif isinstance(value, dict) and any(isinstance(k, str) and os.path.isabs(k) for k in value):
-                cb[key] = {os.path.basename(k) if isinstance(k, str) else k: v for k, v in value.items()}
-            elif key in CALLBACK_TIMINGS:
-                cb[key] = 0.0
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    def edit(ckpt: dict[str, Any]) -> None:
+        for cb in (ckpt.get("callbacks") or {}).values():
+            for key, value in list(cb.items()):
+                if isinstance(value, str) and os.path.isabs(value):
+                    cb[key] = os.path.basename(value)
+                elif isinstance(value, dict) and any(isinstance(k, str) and os.path.isabs(k) for k in value):
+                    cb[key] = {os.path.basename(k) if isinstance(k, str) else k: v for k, v in value.items()}
+                elif key in CALLBACK_TIMINGS:
+                    cb[key] = 0.0
+
+    rewrite_checkpoint(path, edit)
 
 
 def _cuda_peak_mb() -> float:

@@ -70,6 +70,7 @@ class RunRecord(BaseModel):
     best_val_f1_macro: float | None = None
     train_samples: int | None = None
     class_weights: list[float] | None = None
+    prior_correction: dict[str, Any] | None = None  # alpha and offsets chosen on validation (training/prior.py)
     latency_ms_per_doc: dict[str, float] | None = None
     embeddings: dict[str, Any] | None = None
     C: float | None = None  # a linear floor's chosen regularisation

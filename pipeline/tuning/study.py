@@ -20,7 +20,10 @@ from pipeline.tuning.space import current_values
 log = logging.getLogger("tune")
 METRIC, DIRECTION = "val/f1_macro", "maximize"
 # Train keys that do not change what a trial measures (left out of the study fingerprint).
-FREE_TRAIN_KEYS = {"architectures", "seeds", "max_epochs", "resume", "state_dir", "accelerator", "precision"}
+# train keys a trial's score does not depend on (prior_correction acts after the train stage's fit only)
+FREE_TRAIN_KEYS = {
+    "architectures", "seeds", "max_epochs", "resume", "state_dir", "accelerator", "precision", "prior_correction",
+}  # fmt: skip
 
 
 POLL_S = 2.0
