@@ -55,6 +55,22 @@ def test_csv_source_with_a_rescaled_score_column(workdir):
     assert by_id["r7"]["score"] == pytest.approx(7.0) and by_id["r7"]["label_name"] == "positive"
 
 
+def test_a_file_without_ids_splits_the_same_wherever_it_lives(workdir):
+    """Row ids are the file's name and row number, not its path: the splits (ordered by id hash) stay put."""
+    rows = [{"review": r["review"], "stars": r["stars"]} for r in _file_rows(60)]
+    splits = []
+    for folder in ("here", "somewhere/else/entirely"):
+        (workdir / folder).mkdir(parents=True)
+        _write_csv(workdir / folder / "reviews.csv", rows)
+        data = {"source": "file", "path": str(workdir / folder / "reviews.csv"), "text_column": "review",
+                "score_column": "stars", "score_scale": [1, 5]}  # fmt: skip
+        write_params(workdir / "params.yaml", {"data": data})
+        preprocess(load_params())
+        splits.append({name: [r["id"] for r in split] for name, split in _rows(workdir).items()})
+    assert splits[0] == splits[1]
+    assert splits[0]["test"][0].startswith("reviews.csv: row ")
+
+
 @pytest.mark.parametrize("fmt", ["tsv", "jsonl", "parquet"])
 def test_other_file_formats_with_a_label_column(workdir, fmt):
     rows = [{"text": r["review"], "polarity": ["neg", "pos"][i % 2]} for i, r in enumerate(_file_rows(40))]

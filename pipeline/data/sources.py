@@ -123,11 +123,14 @@ def check_source(params: Params) -> None:
         rows.close()
 
 
-def _file_doc(where: str, row: dict[str, Any], dp: DataParams, origin: str) -> RawDoc:
+def _file_doc(where: str, row: dict[str, Any], dp: DataParams, origin: str, key: str) -> RawDoc:
+    """One row of a file or hub source; ``where`` names it in errors, ``key`` is its id when ``data.id_column``
+    gives none (the file's name and row, not its folder: the splits, which follow id hashes, stay the same
+    wherever the file lives)."""
     text = row.get(dp.text_column)
     if text is None or not str(text).strip():
         raise DataError(f"{where}: empty text in column {dp.text_column!r}")
-    doc = RawDoc(where=where, id=str(row.get(dp.id_column) or where) if dp.id_column else where, text=str(text))
+    doc = RawDoc(where=where, id=str(row.get(dp.id_column) or key) if dp.id_column else key, text=str(text))
     doc.url = doc.id
     doc.source = origin
     if dp.split_column:
@@ -199,12 +202,12 @@ def _external(dp: DataParams) -> Iterator[RawDoc]:
     if dp.source == "huggingface":
         origin = str(dp.hf_name)
         rows: Iterator[tuple[int, dict[str, Any]]] = _rows_hf(dp)
-        prefix = f"{dp.hf_name}[{dp.hf_split}]"
+        prefix = key_prefix = f"{dp.hf_name}[{dp.hf_split}]"
     else:
         path = Path(dp.path)
         origin = path.name
         fmt = _format(dp, path)
-        prefix = str(path)
+        prefix, key_prefix = str(path), path.name
         if fmt in ("csv", "tsv"):
             rows = _rows_csv(path, dp, "," if fmt == "csv" else "\t")
         elif fmt == "jsonl":
@@ -212,7 +215,7 @@ def _external(dp: DataParams) -> Iterator[RawDoc]:
         else:
             rows = _rows_parquet(path, dp)
     for row_no, row in rows:
-        yield _file_doc(f"{prefix}: row {row_no}", row, dp, origin)
+        yield _file_doc(f"{prefix}: row {row_no}", row, dp, origin, f"{key_prefix}: row {row_no}")
 
 
 def describe(params: Params) -> dict[str, Any]:
