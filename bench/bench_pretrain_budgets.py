@@ -3,7 +3,8 @@
 One small BERT is pre-trained with whole-word masking on every domain of the shared multi-domain reviews
 (RES1 + RES2, ATT, PROD: labelled or not, any polarity), minus the test documents of every setting and seed
 (and their near-duplicates), once per time budget of ``RES_PRETRAIN_BUDGETS`` (minutes, default ``2,5,10``:
-``pretrain.max_minutes``, no epoch starts that would overrun it, ``max_epochs`` 200 so the budget decides).
+``pretrain.max_minutes``, no epoch starts that would overrun it; ``max_epochs``, which the learning-rate schedule
+spans, is what fits the budget at the epoch time of a one-epoch calibration run).
 Each pretrained model is fine-tuned on the training part of every setting (``RES_SETTINGS``, default the two
 balanced ones) for every seed (``RES_SEEDS``, default 1,2,3) and scored on the test part, beside the three
 linear floors on the same splits (C chosen on validation) and the floor with the best validation macro-F1.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import logging
 import os
 import statistics
@@ -35,6 +37,7 @@ import bench_res as res_bench
 from _common import OUT_DIR, save, table
 
 BUDGETS = [float(b) for b in os.environ.get("RES_PRETRAIN_BUDGETS", "2,5,10").split(",") if b]
+LR = float(os.environ["RES_PRETRAIN_LR"]) if os.environ.get("RES_PRETRAIN_LR") else None  # else params.yaml's
 OTHER_DOMAINS = ("ATT", "PROD")  # the shared multi-domain reviews besides RES
 THREADS = os.environ.get("PIPELINE_NUM_THREADS") or str(len(os.sched_getaffinity(0)))  # what the budgets bought
 
@@ -65,22 +68,41 @@ def bert_scores(params: Any) -> tuple[float, float]:
     return m["accuracy"], m["f1_macro"]
 
 
+def merged_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This run's rows plus the file's earlier rows of other (setting, budget, learning rate) keys."""
+    path = OUT_DIR / "res_pretrain_budgets.json"
+    old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return r["setting"], r["budget_minutes"], r.get("pretrain_lr")
+
+    fresh = {key(r) for r in rows}
+    return [r for r in old if key(r) not in fresh] + rows
+
+
 def figure(rows: list[dict[str, Any]]) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for i, setting in enumerate(sorted({r["setting"] for r in rows})):
-        mine = sorted((r for r in rows if r["setting"] == setting), key=lambda r: r["budget_minutes"])
-        x = [r["budget_minutes"] for r in mine]
+    fig, ax = plt.subplots(figsize=(6.8, 4.2))
+    settings = sorted({r["setting"] for r in rows})
+    rates = sorted({r.get("pretrain_lr") for r in rows}, key=str)  # one line style per learning rate
+    for i, setting in enumerate(settings):
         colour = f"C{i}"
-        ax.errorbar(x, [r["accuracy"] for r in mine], yerr=[r["accuracy_std"] for r in mine], marker="o",
-                    color=colour, capsize=3, label=f"{setting}: fine-tuned BERT")  # fmt: skip
-        ax.axhline(mine[0]["best_floor_accuracy"], color=colour, linestyle="--",
-                   label=f"{setting}: best floor ({mine[0]['best_floor']})")  # fmt: skip
-    ax.set_xlabel(f"pretraining budget (minutes, {THREADS} torch threads)")
+        mine = [r for r in rows if r["setting"] == setting]
+        for lr in sorted({r.get("pretrain_lr") for r in mine}, key=str):
+            j = rates.index(lr)
+            line = sorted((r for r in mine if r.get("pretrain_lr") == lr), key=lambda r: r["budget_minutes"])
+            style = ("-", ":")[j % 2]
+            ax.errorbar([r["budget_minutes"] for r in line], [r["accuracy"] for r in line],
+                        yerr=[r["accuracy_std"] for r in line], marker="os^"[j % 3], color=colour, capsize=3,
+                        linestyle=style, label=f"{setting}: fine-tuned BERT, pretraining lr {lr}")  # fmt: skip
+            ax.axhline(line[0]["best_floor_accuracy"], color=colour, linestyle=style, alpha=0.5, linewidth=1,
+                       label=f"{setting}: best floor on the same splits ({line[0]['best_floor']})")  # fmt: skip
+    threads = "/".join(str(t) for t in sorted({r.get("torch_threads") for r in rows}, key=str))
+    ax.set_xlabel(f"pretraining budget (minutes, {threads} torch thread(s))")
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
     ax.set_title("RES: BERT pre-trained on every review domain, by budget")
     ax.legend(fontsize=7)
@@ -108,9 +130,15 @@ def main() -> None:
         work = Path(tmp)
         write_jsonl(work / "corpus" / "res.jsonl", ({"text": text} for text, _ in res))
         write_jsonl(work / "corpus" / "other-domains.jsonl", ({"text": text} for text in extra))
+        # the learning-rate schedule (warmup, then linear decay) spans max_epochs: size it to what fits the
+        # budget at the epoch time of a one-epoch calibration run, with the budget itself as the guard
+        lr = {"lr": LR} if LR is not None else {}
+        calibration = res_bench.pretrain_on_res(work, res, max_epochs=1, patience=1, **lr)
+        epoch_s = calibration["train_time_s"]
         for budget in BUDGETS:
+            epochs = max(1, int(budget * 60 // epoch_s))
             started = time.perf_counter()
-            record = res_bench.pretrain_on_res(work, res, max_minutes=budget, max_epochs=200, patience=200)
+            record = res_bench.pretrain_on_res(work, res, max_minutes=budget, max_epochs=epochs, patience=epochs, **lr)
             pretrain_s = time.perf_counter() - started
             for setting, (_split, classes) in res_bench.SETTINGS.items():
                 acc: list[float] = []
@@ -137,7 +165,10 @@ def main() -> None:
                         "budget_minutes": budget,
                         "pretrain_documents": record["corpus"]["documents"],
                         "pretrain_domains": ["RES1", "RES2", *OTHER_DOMAINS],
+                        "pretrain_lr": record["params"]["pretrain.lr"],
                         "pretrain_epochs": record["epochs_run"],
+                        "pretrain_max_epochs": epochs,
+                        "calibration_epoch_s": round(epoch_s, 1),
                         "pretrain_time_s": round(pretrain_s, 1),
                         "pretrain_val_perplexity": record["best_val_perplexity"],
                         "whole_word_masking": True,
@@ -153,8 +184,10 @@ def main() -> None:
                         "seeds": seeds,
                     }
                 )
-            save("res_pretrain_budgets", rows)  # after each budget: a long run keeps what it measured
-    print("saved", figure(rows))
+            # after each budget (a long run keeps what it measured), beside the earlier rows of other budgets,
+            # settings or learning rates
+            save("res_pretrain_budgets", merged_rows(rows))
+    print("saved", figure(merged_rows(rows)))
     table(
         [
             (

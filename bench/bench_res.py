@@ -9,8 +9,9 @@ validation part for early stopping; the ensemble is fitted on it. Means over 3 s
 split + init). Every row has ``accuracy`` and ``macro_f1`` (means, with their std over seeds),
 ``accuracy_ci95`` (Student-t over seeds), ``val_macro_f1``, ``selected: true`` on the one model per setting
 chosen by validation macro-F1 (never by test), ``above_majority`` (above the majority class's test accuracy on
-every seed) and ``mcnemar_vs_best_floor`` (McNemar's test against the TF-IDF floor with the best validation
-macro-F1, over the pooled test documents of every seed); a ``majority`` row gives the majority-class
+every seed), ``mcnemar_vs_best_floor`` (McNemar's test against the TF-IDF floor with the best validation
+macro-F1, over the pooled test documents of every seed) and ``mcnemar_vs_floors`` (the same against each
+floor); a ``majority`` row gives the majority-class
 baseline. The file is written after each setting.
 
 Pretrained transformers (``bert``): one small BERT is pre-trained with masked-language modelling on
@@ -28,7 +29,8 @@ Writes ``reports/bench/res_benchmark.json`` (rows merged by setting + model + tr
 file's earlier rows, so ``RES_ARCHS=lstm,gru`` adds or refreshes just those, and a ``RES_TRAIN`` variant
 gets rows of its own) and
 ``reports/bench/res_stemming_ablation.json``. Environment: ``RES_ARCHS``, ``RES_SEEDS``,
-``RES_ABLATION=0`` (skip the ablation), ``RES_TRAIN="key=value,…"`` (train params for this run).
+``RES_ABLATION=0`` (skip the ablation), ``RES_TRAIN="key=value,…"`` (train params for this run),
+``RES_OUTPUT=<name>`` (write ``reports/bench/<name>.json`` instead, e.g. for a ``RES_TRAIN`` ablation).
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ TRAIN_OVERRIDES = {
 }
 
 
+# RES_OUTPUT names another file for an ablation run (its floors and selection stay out of the main table)
+OUTPUT = os.environ.get("RES_OUTPUT", "res_benchmark")
 # read once: editing params.yaml while a long run goes on must not change (or break) its later settings
 PARAMS_YAML = (REPO / "params.yaml").read_text(encoding="utf-8")
 
@@ -149,7 +153,10 @@ def make_params(work: Path, seed: int, stemmer: str) -> Any:
     )
     data["preprocess"].update(stemmer=stemmer)
     data["preprocess"]["split"].update(test=0.2, val=0.1)
-    data["train"].update(max_epochs=12, patience=3, architectures=[*ARCHS, *FLOORS])
+    # the training state in the work folder: two runs at once (an ablation beside the main run) never share it
+    data["train"].update(
+        max_epochs=12, patience=3, architectures=[*ARCHS, *FLOORS], state_dir=str(work / "train-state")
+    )
     data["train"].update(TRAIN_OVERRIDES)
     trained = data["train"]["architectures"]  # a tuned architecture must be trained
     data["tune"]["architectures"] = [a for a in data["tune"]["architectures"] if a in trained]
@@ -396,6 +403,10 @@ def main() -> None:
                         if model != "majority"
                         else None,
                         "mcnemar_vs_best_floor": vs_floor(model, floor, correct),
+                        # and against each floor, for a reader who would pick the floor another way
+                        "mcnemar_vs_floors": {f: vs_floor(model, f, correct) for f in FLOORS if f != model}
+                        if model != "majority"
+                        else None,
                         "selected": model == chosen,
                         "seeds": SEEDS,
                         "documents": n_docs,
@@ -406,7 +417,7 @@ def main() -> None:
                         **extra,
                     }
                 )
-            save("res_benchmark", merged("res_benchmark", results, ("setting", "model", "train_overrides")))
+            save(OUTPUT, merged(OUTPUT, results, ("setting", "model", "train_overrides")))
             for stemmer, s in stem_scores.items():
                 acc, acc_std = mean_std(s["acc"])
                 f1, _ = mean_std(s["f1"])

@@ -55,7 +55,7 @@ def choose_offsets(
         chosen = plain
     return {
         "alpha": chosen[0],
-        "offsets": [round(float(o), 6) for o in chosen[1]],
+        "offsets": [round(float(o), 6) + 0.0 for o in chosen[1]],  # + 0.0: no -0.0 in run.json
         "val_accuracy_before": round(plain[2], 6),
         "val_f1_macro_before": round(plain[3], 6),
         "val_accuracy": round(chosen[2], 6),
