@@ -97,7 +97,7 @@ def test_the_chosen_offsets_are_in_the_saved_network_and_nothing_else_changes(im
     assert plain_rec["prior_correction"] is None
     chosen = rec["prior_correction"]
     # the same choice made again from the uncorrected network's validation logits
-    module = ClassifierModule.load_from_checkpoint(root / "models/cnn/best.ckpt", map_location="cpu")
+    module = ClassifierModule.load_from_checkpoint(root / "models/cnn/best.ckpt", map_location="cpu", weights_only=True)
     module.net.head.bias.data.copy_(plain[HEAD_BIAS])
     dm = ReviewDataModule(params.base.processed_dir, 16, params.train.max_length)
     again = choose_offsets(validation_logits(module, dm.split("val")), dm.split("val").labels, labels, 3)
