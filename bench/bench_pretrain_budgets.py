@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import logging
 import os
 import statistics
@@ -36,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_res as res_bench
 from _common import OUT_DIR, save, table
 
+KEYS = ("setting", "budget_minutes", "pretrain_lr")  # a run replaces the file's rows of its own keys only
 BUDGETS = [float(b) for b in os.environ.get("RES_PRETRAIN_BUDGETS", "2,5,10").split(",") if b]
 LR = float(os.environ["RES_PRETRAIN_LR"]) if os.environ.get("RES_PRETRAIN_LR") else None  # else params.yaml's
 OTHER_DOMAINS = ("ATT", "PROD")  # the shared multi-domain reviews besides RES
@@ -66,18 +66,6 @@ def bert_scores(params: Any) -> tuple[float, float]:
     )
     m = evaluate(only_bert)["bert"]
     return m["accuracy"], m["f1_macro"]
-
-
-def merged_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """This run's rows plus the file's earlier rows of other (setting, budget, learning rate) keys."""
-    path = OUT_DIR / "res_pretrain_budgets.json"
-    old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-
-    def key(r: dict[str, Any]) -> tuple[Any, ...]:
-        return r["setting"], r["budget_minutes"], r.get("pretrain_lr")
-
-    fresh = {key(r) for r in rows}
-    return [r for r in old if key(r) not in fresh] + rows
 
 
 def figure(rows: list[dict[str, Any]]) -> Path:
@@ -186,8 +174,8 @@ def main() -> None:
                 )
             # after each budget (a long run keeps what it measured), beside the earlier rows of other budgets,
             # settings or learning rates
-            save("res_pretrain_budgets", merged_rows(rows))
-    print("saved", figure(merged_rows(rows)))
+            save("res_pretrain_budgets", res_bench.merged("res_pretrain_budgets", rows, KEYS))
+    print("saved", figure(res_bench.merged("res_pretrain_budgets", rows, KEYS)))
     table(
         [
             (

@@ -376,6 +376,7 @@ def main() -> None:
             for model, s in scores.items():
                 acc, acc_std = mean_std(s["acc"])
                 f1, f1_std = mean_std(s["f1"])
+                versus = {f: vs_floor(model, f, correct) for f in FLOORS if f != model}
                 extra: dict[str, Any] = {}
                 if model in FINETUNED and pretrain_record is not None:
                     extra = {
@@ -402,11 +403,9 @@ def main() -> None:
                         "above_majority": all(a > b for a, b in zip(s["acc"], majority_acc, strict=True))
                         if model != "majority"
                         else None,
-                        "mcnemar_vs_best_floor": vs_floor(model, floor, correct),
+                        "mcnemar_vs_best_floor": versus.get(floor),
                         # and against each floor, for a reader who would pick the floor another way
-                        "mcnemar_vs_floors": {f: vs_floor(model, f, correct) for f in FLOORS if f != model}
-                        if model != "majority"
-                        else None,
+                        "mcnemar_vs_floors": versus if model != "majority" else None,
                         "selected": model == chosen,
                         "seeds": SEEDS,
                         "documents": n_docs,

@@ -18,12 +18,14 @@ def test_balanced_classes_get_no_correction():
     assert chosen["val_f1_macro"] == chosen["val_f1_macro_before"]
 
 
+def seventy_thirty(first: list[float], second: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Validation labels: 70 of class 0, then 30 of class 1; logits ``first`` for the 70, ``second`` for the 30."""
+    return np.array([0] * 70 + [1] * 30), np.array([first] * 70 + [second] * 30)
+
+
 def test_a_network_that_ignores_the_small_class_is_moved_towards_it():
     # 70 documents of class 0 and 30 of class 1; the network ranks them right but never says 1 (margin -0.5)
-    y = np.array([0] * 70 + [1] * 30)
-    logits = np.zeros((100, 2))
-    logits[:70, 0] = 2.0
-    logits[70:, 0] = 0.5
+    y, logits = seventy_thirty([2.0, 0.0], [0.5, 0.0])
     chosen = choose_offsets(logits, y, [0] * 700 + [1] * 300, 2)
     assert chosen["val_accuracy_before"] == pytest.approx(0.7)  # the majority class's, F1 of class 1 is 0
     assert chosen["alpha"] > 0
@@ -34,10 +36,7 @@ def test_a_network_that_ignores_the_small_class_is_moved_towards_it():
 
 def test_a_network_below_the_majority_class_is_moved_back_to_it():
     # every class-0 document leans to class 1 by 0.3: accuracy 0.3 against the majority class's 0.7
-    y = np.array([0] * 70 + [1] * 30)
-    logits = np.zeros((100, 2))
-    logits[:70, 1] = 0.3
-    logits[70:, 1] = 3.0
+    y, logits = seventy_thirty([0.0, 0.3], [0.0, 3.0])
     chosen = choose_offsets(logits, y, [0] * 700 + [1] * 300, 2)
     assert chosen["val_accuracy_before"] == pytest.approx(0.3)
     assert chosen["alpha"] < 0

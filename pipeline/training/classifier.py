@@ -53,18 +53,14 @@ def build_classifier(
 
 
 def correct_prior(model: Any, dm: Any, num_classes: int, checkpoint: Path) -> dict[str, Any]:
-    """Choose the prior correction on the validation split (:mod:`pipeline.training.prior`) and fold it into
-    ``checkpoint`` and ``model``'s output bias; the choice, with validation scores before and after."""
-    import torch
-
+    """Choose the prior correction on the validation split (:mod:`pipeline.training.prior`) from ``model``'s
+    logits and fold it into ``checkpoint``'s output bias; the choice, with validation scores before and after."""
     from pipeline.training.prior import choose_offsets, fold_into_checkpoint, validation_logits
 
     val = dm.split("val")
     chosen = choose_offsets(validation_logits(model, val), val.labels, dm.split("train").labels, num_classes)
     if any(chosen["offsets"]):
         fold_into_checkpoint(checkpoint, chosen["offsets"])
-        with torch.no_grad():
-            model.net.head.bias += torch.as_tensor(chosen["offsets"], dtype=model.net.head.bias.dtype)
     return chosen
 
 
