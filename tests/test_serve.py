@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -183,6 +184,25 @@ def test_mlflow_models_serve_returns_the_same_labels(project):
 def test_empty_and_non_arabic_text_is_answered(project, texts):
     status, body = project[3]["champion"].request("POST", "/v1/classify", {"texts": texts})
     assert status == 200 and len(body["predictions"]) == 1
+
+
+def test_the_fast_path_and_the_fastapi_route_answer_alike(project):
+    """``{"texts": [...]}`` alone takes the ASGI fast path; an extra key (which the route ignores) or another JSON
+    media type sends the same request through FastAPI's route: the answers are equal."""
+    server = project[3]["champion"]
+    texts = [r["text"] for r in split_rows(project[0])[:4]]
+    fast = server.request("POST", "/v1/classify", {"texts": texts})
+    routed = server.request("POST", "/v1/classify", {"texts": texts, "note": "ignored by the route"})
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        body = json.dumps({"texts": texts}).encode("utf-8")
+        conn.request("POST", "/v1/classify", body=body, headers={"Content-Type": "application/json; charset=utf-8"})
+        resp = conn.getresponse()
+        charset = (resp.status, json.loads(resp.read()))
+    finally:
+        conn.close()
+    assert fast[0] == 200 and fast == routed == charset
+    assert [p["label"] for p in fast[1]["predictions"]] == [p["label"] for p in classify_all(server, texts, chunk=1)]
 
 
 def test_an_empty_list_gets_no_predictions(project):

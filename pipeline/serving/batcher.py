@@ -48,7 +48,8 @@ class MicroBatcher:
                 if left <= 0:
                     break
                 try:
-                    item = await asyncio.wait_for(self.queue.get(), left)
+                    async with asyncio.timeout(left):  # no task per item, unlike asyncio.wait_for
+                        item = await self.queue.get()
                 except TimeoutError:
                     break
             else:
