@@ -212,11 +212,37 @@ def test_an_empty_list_gets_no_predictions(project):
 def test_limits_are_named(project):
     server = project[3]["champion"]
     status, body = server.request("POST", "/v1/classify", {"texts": ["جيد"] * 9})
-    assert status == 413 and "serve.max_texts = 8" in body["detail"]
+    assert status == 413, (status, body)
+    assert "serve.max_texts = 8" in body["detail"]
     status, body = server.request("POST", "/v1/classify", {"texts": ["جيد", "ج" * 301]})
     assert status == 413 and "texts[1]" in body["detail"] and "serve.max_chars = 300" in body["detail"]
     status, body = project[3]["gru"].request("POST", "/v1/explain", {"text": "ج" * 301})
     assert status == 413 and "serve.max_chars = 300" in body["detail"]
+
+
+@pytest.mark.parametrize("path", ["/v1/classify", "/v1/explain", "/v1/generate"])
+def test_a_body_past_the_limits_is_413_before_it_is_read(project, path):
+    server = project[3]["champion"]
+    raw = b'{"texts": ["' + "ج".encode() * 12_000 + b'"]}'  # 24 kB: more than 8 texts of 300 escaped characters
+    status, body = server.request("POST", path, raw=raw)
+    assert status == 413, (status, body)
+    assert "serve.max_texts = 8" in body["detail"] and "serve.max_chars = 300" in body["detail"]
+    assert server.request("POST", "/v1/classify", {"texts": ["جيد"]})[0] == 200
+
+
+def test_a_chunked_classify_body_past_the_limits_is_413(project):
+    """Without a declared length the fast path counts the bytes as they come."""
+    server = project[3]["champion"]
+    chunks = [b'{"texts": ["', *["ج".encode() * 2_000] * 6, b'"]}']
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+        conn.request("POST", "/v1/classify", body=iter(chunks), headers=headers, encode_chunked=True)
+        resp = conn.getresponse()
+        status, body = resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+    assert status == 413 and "serve.max_chars = 300" in body["detail"], body
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 """The FastAPI application: classify, explain, health, readiness, Prometheus metrics, OpenAPI docs at ``/docs``.
 
-Limits (``serve`` params) are answered 413 (too many texts, too long a text) or 422 (a bad value, too many new
-tokens) with a message naming the limit; a body that is not JSON or not UTF-8 is answered 400; a request not
-answered within ``serve.timeout_s`` gets 504. Nothing the client sends is logged: the log has the route, the
-status and the time.
+Limits (``serve`` params) are answered 413 (too many texts, too long a text, too large a body) or 422 (a bad
+value, too many new tokens) with a message naming the limit; a body that is not JSON or not UTF-8 is answered 400;
+a request not answered within ``serve.timeout_s`` gets 504. Nothing the client sends is logged: the log has the
+route, the status and the time.
 """
 
 from __future__ import annotations
@@ -110,6 +110,20 @@ class Measure:
             log.debug("%s %s %d %.1f ms", scope["method"], endpoint, status, 1000 * seconds)
 
 
+def max_body_bytes(sp: ServeParams) -> int:
+    """The largest request body any route accepts: ``serve.max_texts`` texts of ``serve.max_chars`` characters,
+    each written as a six-byte ``\\uXXXX`` escape, plus room for the keys."""
+    return sp.max_texts * (6 * sp.max_chars + 8) + 4096
+
+
+async def answer(send: Any, status: int, body: Any) -> None:
+    """A JSON response on a raw ASGI ``send``."""
+    payload = orjson.dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 class FastClassify:
     """Pure ASGI fast path for the common request: ``POST /v1/classify`` with a JSON body that is exactly
     ``{"texts": [str, ...]}`` within the limits, while the model is loaded. It skips FastAPI's routing, its
@@ -119,6 +133,11 @@ class FastClassify:
 
     def __init__(self, app: Any, state: State, sp: ServeParams) -> None:
         self.app, self.state, self.sp = app, state, sp
+        self.max_body = max_body_bytes(sp)
+        self.too_large = (
+            f"the body has more than {self.max_body} bytes, the most that serve.max_texts = {sp.max_texts} texts of "
+            f"serve.max_chars = {sp.max_chars} characters take in JSON"
+        )
 
     def _texts(self, scope: dict, body: bytes) -> list[str] | None:
         """The texts of a request the route would answer 200, else None (FastAPI answers it)."""
@@ -138,16 +157,25 @@ class FastClassify:
         return None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+            if length.isdigit() and int(length) > self.max_body:  # refused before it is read
+                await answer(send, 413, {"detail": self.too_large})
+                return
         model, batcher = self.state.model, self.state.batcher
         if scope["type"] != "http" or scope["path"] != "/v1/classify" or scope["method"] != "POST" or model is None:
             await self.app(scope, receive, send)
             return
-        chunks = []
+        chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
                 return
             chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:  # a chunked body without a length
+                await answer(send, 413, {"detail": self.too_large})
+                return
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
@@ -169,15 +197,9 @@ class FastClassify:
             async with asyncio.timeout(self.sp.timeout_s):
                 predictions = await batcher.submit(texts)
         except TimeoutError:
-            status = 504
-            answer: Any = {"detail": f"no answer within serve.timeout_s = {self.sp.timeout_s:g} s"}
-        else:
-            status = 200
-            answer = {"model": {"name": model.name, "version": model.version}, "predictions": predictions}
-        payload = orjson.dumps(answer)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+            await answer(send, 504, {"detail": f"no answer within serve.timeout_s = {self.sp.timeout_s:g} s"})
+            return
+        await answer(send, 200, {"model": {"name": model.name, "version": model.version}, "predictions": predictions})
 
 
 def _check_text(text: str, where: str, sp: ServeParams) -> None:
@@ -211,7 +233,9 @@ def create_app(load: Callable[[], ServedModel], sp: ServeParams, generator: Any 
         if state.batcher is not None:
             await state.batcher.stop()
 
-    app = FastAPI(title="Arabic review classifier", lifespan=lifespan)
+    # FastClassify refuses every declared length past max_body_bytes, naming the limits; FastAPI's own limit (its
+    # layer runs first, so set higher) stops a chunked body without a length on the other routes ("Content Too Large")
+    app = FastAPI(title="Arabic review classifier", lifespan=lifespan, max_body_size=2 * max_body_bytes(sp))
     app.state.serve = state
 
     app.add_middleware(FastClassify, state=state, sp=sp)
