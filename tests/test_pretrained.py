@@ -269,6 +269,71 @@ def test_finetune_from_a_local_folder_writes_the_train_record_and_predicts(proje
     assert 0 < sum(explained["scores"]) <= 1.0001
 
 
+def test_the_prior_correction_is_added_to_the_fine_tuned_head_and_nothing_else_changes(project, tmp_path):
+    """finetune.prior_correction: the same choice as from the uncorrected model's validation logits, and the
+    saved Hugging Face folder differs from an uncorrected fine-tuning only by those offsets in the head's bias."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pipeline.data.split import read_split
+    from pipeline.pretrained.predictor import PretrainedPredictor
+    from pipeline.stages.finetune import finetune, validation_logits
+    from pipeline.training.prior import choose_offsets
+
+    root, params = project
+    rows = read_split(root / "data" / "processed" / "train.jsonl")
+    folder = tiny_checkpoint(tmp_path / "my-bert", [r["text"] for r in rows])
+
+    def tuned(mode: str) -> tuple[dict, torch.nn.Module]:
+        ft = params.finetune.model_copy(
+            update={"checkpoints": {"bert": str(folder)}, "max_epochs": 1, "num_threads": 1, "prior_correction": mode}
+        )
+        rec = finetune(params.model_copy(update={"finetune": ft}), "bert").model_dump()
+        model = AutoModelForSequenceClassification.from_pretrained(str(root / "models" / "bert" / "best"))
+        return rec, model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        plain_rec, plain = tuned("none")
+        rec, corrected = tuned("auto")
+        tokenizer = AutoTokenizer.from_pretrained(str(root / "models" / "bert" / "best"))
+    assert plain_rec["prior_correction"] is None
+    chosen = rec["prior_correction"]
+    val = read_split(root / "data" / "processed" / "val.jsonl")
+    normalize = params.preprocess.normalize.model_dump() if params.finetune.normalize else None
+    probe = PretrainedPredictor("bert", plain, tokenizer, normalize, params.finetune.max_length)
+    classes = len(json.loads((root / "data" / "processed" / "classes.json").read_text(encoding="utf-8"))["labels"])
+    labels = [int(r["label"]) for r in val], [int(r["label"]) for r in rows]
+    assert choose_offsets(validation_logits(probe, val), *labels, classes) == chosen
+    plain_state, corrected_state = plain.state_dict(), corrected.state_dict()
+    assert set(plain_state) == set(corrected_state)
+    for key, value in plain_state.items():
+        if key == "classifier.bias":
+            assert (corrected_state[key] - value).tolist() == pytest.approx(chosen["offsets"], abs=1e-6)
+        else:
+            assert torch.equal(corrected_state[key], value), key
+    if any(chosen["offsets"]):
+        assert rec["best_val_f1_macro"] == chosen["val_f1_macro"]
+
+
+@pytest.mark.parametrize(("kind", "head"), [("bert", "classifier.bias"), ("electra", "classifier.out_proj.bias")])
+def test_offsets_go_to_the_classification_heads_output_bias_only(project, tmp_path, kind, head):
+    from transformers import AutoModelForSequenceClassification
+
+    from pipeline.data.split import read_split
+    from pipeline.stages.finetune import add_to_head_bias
+
+    rows = read_split(project[0] / "data" / "processed" / "train.jsonl")
+    folder = tiny_checkpoint(tmp_path / kind, [r["text"] for r in rows], kind=kind)
+    model = AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    add_to_head_bias(model, [0.5, -0.25, -0.25])
+    for key, value in model.state_dict().items():
+        if key == head:
+            assert (value - before[key]).tolist() == pytest.approx([0.5, -0.25, -0.25])
+        else:
+            assert torch.equal(value, before[key]), key
+
+
 def test_electra_fine_tunes_from_a_local_discriminator_folder(project, tmp_path):
     from pipeline.data.split import read_split
     from pipeline.serving.predict import load_predictor

@@ -101,6 +101,11 @@ class FinetuneParams(EarlyStoppingParams):
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="Loss weights per class: none, or balanced (n_train / (n_classes * count))."
     )
+    prior_correction: Literal["auto", "none"] = Field(
+        "auto",
+        description="auto: per-class logit offsets chosen on validation as train.prior_correction does, added to "
+        "the classification head's output bias of the saved model (a no-op on balanced classes); none: as trained.",
+    )
     resume: bool = Field(
         True, description="Resume an interrupted fine-tuning from its last.ckpt in state_dir (same params and data)."
     )

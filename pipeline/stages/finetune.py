@@ -7,7 +7,8 @@ reads ``base``, ``preprocess.normalize``, ``pretrain.output_dir`` and ``finetune
 split rows' raw ``text`` is normalised (``preprocess.normalize``, unless ``finetune.normalize`` is off)
 and tokenised by the checkpoint's own tokenizer. Training is the networks' recipe: AdamW with linear or
 cosine decay after warmup, gradient clipping, early stopping on validation macro-F1, class weights,
-mixed precision on a GPU, seeds, best and last checkpoints, resumable.
+mixed precision on a GPU, seeds, best and last checkpoints, resumable; then the prior correction chosen on
+validation (``finetune.prior_correction``, :mod:`pipeline.training.prior`) added to the head's output bias.
 
 Writes ``<models_dir>/<arch>/``: ``best/`` (the best epoch as a Hugging Face folder: model and
 tokenizer), ``last.ckpt`` (Lightning, the final epoch) and ``run.json`` in the train stage's record
@@ -29,6 +30,28 @@ from pipeline.tracking import flat_params, provenance
 from pipeline.training.run_record import RunRecord
 
 
+def validation_logits(predictor: Any, rows: Sequence[dict[str, Any]], batch_size: int = 64) -> Any:
+    """The fine-tuned model's logits over ``rows`` (numpy), by the predictor's own encoding."""
+    import numpy as np
+    import torch
+
+    parts = []
+    with torch.inference_mode():
+        for i in range(0, len(rows), batch_size):
+            parts.append(predictor.model(**predictor._encode(rows[i : i + batch_size])).logits.float().numpy())
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+def add_to_head_bias(model: Any, offsets: Sequence[float]) -> None:
+    """Add the prior correction's ``offsets`` to the output bias of the classification head: the last linear
+    layer with one output per class (BERT's ``classifier``, ELECTRA's ``classifier.out_proj``)."""
+    import torch
+
+    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == len(offsets)]
+    with torch.no_grad():
+        heads[-1].bias += torch.as_tensor(list(offsets), dtype=heads[-1].bias.dtype)
+
+
 def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRecord | None:
     """Fine-tune ``arch``; write ``<models_dir>/<arch>/`` and return its run record (rank 0 of a distributed
     training; the other ranks return None)."""
@@ -42,6 +65,7 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     from pipeline.training.distributed import is_rank_zero
     from pipeline.training.fit import CLASSIFIER_MONITOR, FitSpec, fit, resumable_settings
     from pipeline.training.module import ClassifierModule, balanced_class_weights
+    from pipeline.training.prior import choose_offsets
     from pipeline.training.state import fingerprint, open_state
 
     if not is_pretrained(arch):
@@ -93,6 +117,14 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
         return None
 
     best = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True).net.model
+    correction = None
+    if ft.prior_correction == "auto":
+        probe = PretrainedPredictor(arch, best, tokenizer, normalize, ft.max_length)
+        val = dm.split("val")
+        val_logits = validation_logits(probe, val.rows)
+        correction = choose_offsets(val_logits, val.labels, dm.split("train").labels, len(labels))
+        if any(correction["offsets"]):
+            add_to_head_bias(best, correction["offsets"])
     best_dir = out_dir / "best"
     best.save_pretrained(str(best_dir))
     tokenizer.save_pretrained(str(best_dir))
@@ -113,9 +145,13 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
         normalize=normalize,
         max_length=ft.max_length,
         **result.summary(best, best_row),
-        best_val_f1_macro=best_row.get(CLASSIFIER_MONITOR),
+        # the saved model's: after the prior correction when one was added to its head
+        best_val_f1_macro=correction["val_f1_macro"]
+        if correction and any(correction["offsets"])
+        else best_row.get(CLASSIFIER_MONITOR),
         train_samples=len(dm.split("train")),
         class_weights=weights,
+        prior_correction=correction,
         latency_ms_per_doc=latency(predictor.predict_proba, test_rows),
         checkpoint=str(best_dir),
     )
