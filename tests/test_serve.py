@@ -223,21 +223,22 @@ def test_limits_are_named(project):
 @pytest.mark.parametrize("path", ["/v1/classify", "/v1/explain", "/v1/generate"])
 def test_a_body_past_the_limits_is_413_before_it_is_read(project, path):
     server = project[3]["champion"]
-    raw = b'{"texts": ["' + "ج".encode() * 12_000 + b'"]}'  # 24 kB: more than 8 texts of 300 escaped characters
+    raw = b'{"texts": ["' + "ج".encode() * 30_000 + b'"]}'  # 60 kB: 8 texts of 300 escaped characters take 18 kB
     status, body = server.request("POST", path, raw=raw)
     assert status == 413, (status, body)
     assert "serve.max_texts = 8" in body["detail"] and "serve.max_chars = 300" in body["detail"]
     assert server.request("POST", "/v1/classify", {"texts": ["جيد"]})[0] == 200
 
 
-def test_a_chunked_classify_body_past_the_limits_is_413(project):
-    """Without a declared length the fast path counts the bytes as they come."""
+@pytest.mark.parametrize("path", ["/v1/classify", "/v1/generate"])
+def test_a_chunked_body_past_the_limits_is_413(project, path):
+    """Without a declared length the bytes are counted as they come (50 kB: past twice the limit too)."""
     server = project[3]["champion"]
-    chunks = [b'{"texts": ["', *["ج".encode() * 2_000] * 6, b'"]}']
+    chunks = [b'{"texts": ["', *["ج".encode() * 5_000] * 5, b'"]}']
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
         headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
-        conn.request("POST", "/v1/classify", body=iter(chunks), headers=headers, encode_chunked=True)
+        conn.request("POST", path, body=iter(chunks), headers=headers, encode_chunked=True)
         resp = conn.getresponse()
         status, body = resp.status, json.loads(resp.read())
     finally:

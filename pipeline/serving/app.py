@@ -129,7 +129,9 @@ class FastClassify:
     ``{"texts": [str, ...]}`` within the limits, while the model is loaded. It skips FastAPI's routing, its
     middleware stack and pydantic (half the server's CPU per request in ``bench/bench_serve.py``) and answers
     what the route answers. Any other request, or a body the fast path does not accept as it is, goes to
-    FastAPI with its body replayed, so errors, limits and documentation come from one place: the route."""
+    FastAPI with its body replayed, so errors, limits and documentation come from one place: the route. Every
+    POST body is read here first, so one past :func:`max_body_bytes` is refused 413 on any route, naming the
+    limits, before it is read (a declared length) or as it arrives (chunked)."""
 
     def __init__(self, app: Any, state: State, sp: ServeParams) -> None:
         self.app, self.state, self.sp = app, state, sp
@@ -156,31 +158,35 @@ class FastClassify:
             return texts
         return None
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
-            if length.isdigit() and int(length) > self.max_body:  # refused before it is read
-                await answer(send, 413, {"detail": self.too_large})
-                return
-        model, batcher = self.state.model, self.state.batcher
-        if scope["type"] != "http" or scope["path"] != "/v1/classify" or scope["method"] != "POST" or model is None:
-            await self.app(scope, receive, send)
-            return
+    async def _body(self, scope: dict, receive: Any, send: Any) -> bytes | None:
+        """The whole request body, or None when it was refused (413, answered here) or the client went away."""
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if length.isdigit() and int(length) > self.max_body:  # refused before it is read
+            await answer(send, 413, {"detail": self.too_large})
+            return None
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                return
+                return None
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_body:  # a chunked body without a length
+            if size > self.max_body:  # a chunked body without a declared length, counted as it arrives
                 await answer(send, 413, {"detail": self.too_large})
-                return
+                return None
             if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        texts = self._texts(scope, body)
-        if texts is None or batcher is None:
+                return b"".join(chunks)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await self._body(scope, receive, send)
+        if body is None:
+            return
+        model, batcher = self.state.model, self.state.batcher
+        texts = self._texts(scope, body) if scope["path"] == "/v1/classify" and model is not None else None
+        if texts is None or model is None or batcher is None:  # FastAPI answers, reading the same body
             replayed = False
 
             async def replay() -> dict:
@@ -233,9 +239,7 @@ def create_app(load: Callable[[], ServedModel], sp: ServeParams, generator: Any 
         if state.batcher is not None:
             await state.batcher.stop()
 
-    # FastClassify refuses every declared length past max_body_bytes, naming the limits; FastAPI's own limit (its
-    # layer runs first, so set higher) stops a chunked body without a length on the other routes ("Content Too Large")
-    app = FastAPI(title="Arabic review classifier", lifespan=lifespan, max_body_size=2 * max_body_bytes(sp))
+    app = FastAPI(title="Arabic review classifier", lifespan=lifespan)
     app.state.serve = state
 
     app.add_middleware(FastClassify, state=state, sp=sp)
