@@ -71,6 +71,8 @@ def test_a_busy_competitor_is_seen_and_the_governor_gives_its_core_back():
     load = CpuLoad()
     time.sleep(0.6)
     baseline = load.others()
+    if baseline > available_cores() - 0.8:  # other processes already fill the cores: a competitor cannot show
+        pytest.skip(f"the machine is busy ({baseline:.1f} of {available_cores()} cores used by other processes)")
     spin = "import time\nend = time.time() + 20\nwhile time.time() < end:\n    pass\n"
     competitor = subprocess.Popen([sys.executable, "-c", spin])
     try:
