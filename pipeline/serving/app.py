@@ -127,8 +127,8 @@ async def answer(send: Any, status: int, body: Any) -> None:
 class FastClassify:
     """Pure ASGI fast path for the common request: ``POST /v1/classify`` with a JSON body that is exactly
     ``{"texts": [str, ...]}`` within the limits, while the model is loaded. It skips FastAPI's routing, its
-    middleware stack and pydantic (half the server's CPU per request in ``bench/bench_serve.py``) and answers
-    what the route answers. Any other request, or a body the fast path does not accept as it is, goes to
+    middleware stack and pydantic (0.28 → 0.08 ms of server CPU per request under load, with an instant model)
+    and answers what the route answers. Any other request, or a body the fast path does not accept as it is, goes to
     FastAPI with its body replayed, so errors, limits and documentation come from one place: the route. Every
     POST body is read here first, so one past :func:`max_body_bytes` is refused 413 on any route, naming the
     limits, before it is read (a declared length) or as it arrives (chunked)."""
