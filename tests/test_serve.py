@@ -7,6 +7,7 @@ import http.client
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,6 +187,19 @@ def test_empty_and_non_arabic_text_is_answered(project, texts):
     assert status == 200 and len(body["predictions"]) == 1
 
 
+def post(server, path: str, body: Any, content_type: str = "application/json") -> tuple[int, Any]:
+    """``(status, JSON answer)`` of a POST with ``content_type``; ``body``: bytes, or byte chunks sent chunked."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        chunked = not isinstance(body, bytes)
+        headers = {"Content-Type": content_type, **({"Transfer-Encoding": "chunked"} if chunked else {})}
+        conn.request("POST", path, body=iter(body) if chunked else body, headers=headers, encode_chunked=chunked)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
 def test_the_fast_path_and_the_fastapi_route_answer_alike(project):
     """``{"texts": [...]}`` alone takes the ASGI fast path; an extra key (which the route ignores) or another JSON
     media type sends the same request through FastAPI's route: the answers are equal."""
@@ -193,14 +207,8 @@ def test_the_fast_path_and_the_fastapi_route_answer_alike(project):
     texts = [r["text"] for r in split_rows(project[0])[:4]]
     fast = server.request("POST", "/v1/classify", {"texts": texts})
     routed = server.request("POST", "/v1/classify", {"texts": texts, "note": "ignored by the route"})
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        body = json.dumps({"texts": texts}).encode("utf-8")
-        conn.request("POST", "/v1/classify", body=body, headers={"Content-Type": "application/json; charset=utf-8"})
-        resp = conn.getresponse()
-        charset = (resp.status, json.loads(resp.read()))
-    finally:
-        conn.close()
+    body = json.dumps({"texts": texts}).encode("utf-8")
+    charset = post(server, "/v1/classify", body, "application/json; charset=utf-8")
     assert fast[0] == 200 and fast == routed == charset
     assert [p["label"] for p in fast[1]["predictions"]] == [p["label"] for p in classify_all(server, texts, chunk=1)]
 
@@ -212,8 +220,7 @@ def test_an_empty_list_gets_no_predictions(project):
 def test_limits_are_named(project):
     server = project[3]["champion"]
     status, body = server.request("POST", "/v1/classify", {"texts": ["جيد"] * 9})
-    assert status == 413, (status, body)
-    assert "serve.max_texts = 8" in body["detail"]
+    assert status == 413 and "serve.max_texts = 8" in body["detail"]
     status, body = server.request("POST", "/v1/classify", {"texts": ["جيد", "ج" * 301]})
     assert status == 413 and "texts[1]" in body["detail"] and "serve.max_chars = 300" in body["detail"]
     status, body = project[3]["gru"].request("POST", "/v1/explain", {"text": "ج" * 301})
@@ -232,17 +239,9 @@ def test_a_body_past_the_limits_is_413_before_it_is_read(project, path):
 
 @pytest.mark.parametrize("path", ["/v1/classify", "/v1/generate"])
 def test_a_chunked_body_past_the_limits_is_413(project, path):
-    """Without a declared length the bytes are counted as they come (50 kB: past twice the limit too)."""
-    server = project[3]["champion"]
+    """Without a declared length the bytes are counted as they come (50 kB against the 18 kB limit)."""
     chunks = [b'{"texts": ["', *["ج".encode() * 5_000] * 5, b'"]}']
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
-        conn.request("POST", path, body=iter(chunks), headers=headers, encode_chunked=True)
-        resp = conn.getresponse()
-        status, body = resp.status, json.loads(resp.read())
-    finally:
-        conn.close()
+    status, body = post(project[3]["champion"], path, chunks)
     assert status == 413 and "serve.max_chars = 300" in body["detail"], body
 
 

@@ -117,11 +117,11 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
         return None
 
     best = ClassifierModule.load_from_checkpoint(result.best, map_location="cpu", weights_only=True).net.model
+    predictor = PretrainedPredictor(arch, best, tokenizer, normalize, ft.max_length)  # sees the correction below
     correction = None
     if ft.prior_correction == "auto":
-        probe = PretrainedPredictor(arch, best, tokenizer, normalize, ft.max_length)
         val = dm.split("val")
-        val_logits = validation_logits(probe, val.rows)
+        val_logits = validation_logits(predictor, val.rows)
         correction = choose_offsets(val_logits, val.labels, dm.split("train").labels, len(labels))
         if any(correction["offsets"]):
             add_to_head_bias(best, correction["offsets"])
@@ -130,7 +130,6 @@ def finetune(params: Params, arch: str, callbacks: Sequence[Any] = ()) -> RunRec
     tokenizer.save_pretrained(str(best_dir))
     result.best.unlink()  # best/ is the best epoch; last.ckpt stays for the record
     test_rows = dm.split("test").rows
-    predictor = PretrainedPredictor(arch, best.to("cpu"), tokenizer, normalize, ft.max_length)
     curve = result.recorder.curve
     best_row = max(curve, key=lambda r: r.get(CLASSIFIER_MONITOR, float("-inf"))) if curve else {}
     record = RunRecord(
