@@ -14,6 +14,8 @@ from pipeline.config import TrainParams
 from pipeline.data.split import read_split
 from pipeline.serving.export import (
     OnnxPredictor,
+    convolutions_as_matmul,
+    export_int8,
     export_onnx,
     graph_inputs,
     padded_recurrent,
@@ -104,6 +106,36 @@ def test_the_padded_recurrent_forward_equals_the_packed_one(split, arch):
             padded = net(inputs["ids"], inputs["lengths"])
     torch.testing.assert_close(padded, packed, rtol=0, atol=1e-5)
     assert not any(getattr(m, "padded", False) for m in net.modules())  # restored
+
+
+@pytest.mark.parametrize("arch", ["cnn", "cnn_bag"])
+def test_convolutions_as_one_matmul_give_the_same_logits_and_the_int8_file(split, tmp_path, arch):
+    import onnx
+
+    _, rows, vocab = split
+    predictor = network(arch, "mean", 1, vocab)
+    net = predictor.module.net.eval()
+    inputs = {k: torch.from_numpy(v) for k, v in graph_inputs(predictor, rows).items()}
+    with torch.no_grad():
+        convolved = net(inputs["ids"], inputs["lengths"])
+        with convolutions_as_matmul(net):
+            windowed = net(inputs["ids"], inputs["lengths"])
+    torch.testing.assert_close(windowed, convolved, rtol=0, atol=1e-5)
+    assert not any(hasattr(m, "window_weight") or "pool" in vars(m) for m in net.modules())  # restored
+    fp32 = export_onnx(predictor, rows[2:4], tmp_path / "model.onnx")
+    vetted: list[Path] = []
+
+    def check(path: Path) -> None:  # what the stage runs on the matmul graph before it is quantised
+        assert_parity(predictor, path, rows)
+        vetted.append(path)
+
+    int8 = export_int8(predictor, rows[2:4], fp32, tmp_path / "model.int8.onnx", check=check)
+    assert len(vetted) == 1 and not vetted[0].exists()  # a temporary graph, gone
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert "ConvInteger" not in ops and "Conv" not in ops and ops & {"MatMulInteger", "DynamicQuantizeMatMul"}
+    assert int8_weights(int8)
+    probs = np.array(OnnxPredictor(predictor, int8).predict_proba(rows))
+    assert probs.shape == (len(rows), 3) and np.allclose(probs.sum(1), 1)
 
 
 def test_bert_exports_with_the_same_logits(split, tmp_path, monkeypatch):

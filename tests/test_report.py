@@ -157,19 +157,19 @@ def test_the_export_stage_and_its_benchmark_are_one_table_in_both_outputs(workdi
     assert "Export and quantisation" not in (reports / "report.md").read_text(encoding="utf-8")  # no export
     stage = [
         {"arch": "lstm", "runtime": "onnx-fp32", "macro_f1": 0.4317, "size_mb": 0.271, "max_abs_diff": 1e-6},
-        {"arch": "lstm", "runtime": "onnx-int8", "macro_f1": 0.4317, "size_mb": 0.078},
+        {"arch": "lstm", "runtime": "onnx-int8", "macro_f1": 0.4317, "size_mb": 0.078, "same_as_fp32": 0.9871},
     ]
     (workdir / "models" / "export").mkdir(parents=True)
     (workdir / "models" / "export" / "export.json").write_text(json.dumps(stage), encoding="utf-8")
     report(load_params())
     md = (reports / "report.md").read_text(encoding="utf-8")
-    assert "| lstm | onnx-int8 | 0.4317 | 0.078 | – | – |" in md  # no benchmark yet: no latency
+    assert "| lstm | onnx-int8 | 0.4317 | 0.9871 | 0.078 | – | – |" in md  # no benchmark yet: no latency
     timed = [{**stage[1], "p50_ms_b1": 0.178, "p50_ms_b32": 40.2}, {**stage[0], "runtime": "torch-int8"}]
     (reports / "bench").mkdir()
     (reports / "bench" / "export.json").write_text(json.dumps(timed), encoding="utf-8")
     report(load_params())
     md, html = (reports / "report.md").read_text(encoding="utf-8"), (reports / "report.html").read_text("utf-8")
     assert "## Export and quantisation" in md and "<h2>Export and quantisation</h2>" in html
-    assert "| lstm | onnx-int8 | 0.4317 | 0.078 | 0.178 | 40.2 |" in md  # the stage's rows, the bench's latency
-    assert "| lstm | onnx-fp32 | 0.4317 | 0.271 | – | – |" in md and "torch-int8" not in md
+    assert "| lstm | onnx-int8 | 0.4317 | 0.9871 | 0.078 | 0.178 | 40.2 |" in md  # the stage's rows, bench's latency
+    assert "| lstm | onnx-fp32 | 0.4317 | – | 0.271 | – | – |" in md and "torch-int8" not in md
     assert "<td>onnx-fp32</td>" in html and "bench/bench_export.py" in md

@@ -142,10 +142,11 @@ def test_export_stage_writes_both_files_and_the_benchmark_times_them(project, tm
         ("gru", runtime) for runtime in ("torch-fp32", "onnx-fp32", "onnx-int8", "torch-int8")
     ]  # tfidf_linear has no ONNX export
     for r in rows:
-        assert 0 <= r["macro_f1"] <= 1 and r["size_mb"] > 0
+        assert 0 <= r["macro_f1"] <= 1 and r["size_mb"] > 0 and 0 < r["same_as_fp32"] <= 1
         assert not any(k.startswith("p50_") for k in r)  # a measurement: the benchmark's, not the stage's output
     fp32 = rows[1]
     assert fp32["max_abs_diff"] <= 1e-4
+    assert rows[0]["same_as_fp32"] == 1.0  # PyTorch fp32 is the reference
     assert fp32["macro_f1"] == rows[0]["macro_f1"]
     assert (root / "models/export/gru/model.int8.onnx").is_file()
     assert fp32["size_mb"] == pytest.approx((root / "models/export/gru/model.onnx").stat().st_size / 1e6, abs=1e-3)

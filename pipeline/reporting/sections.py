@@ -201,17 +201,21 @@ def generation(inputs: Inputs) -> Generation | None:
 
 
 def export_table(rows: list[dict[str, Any]] | None, bench: list[dict[str, Any]] | None = None) -> Table | None:
-    """The export stage's runtimes per architecture: test macro-F1 and size (the stage's, reproducible), and p50
-    latency at batch 1 and 32 from ``bench`` (``reports/bench/export.json``, written by bench/bench_export.py on
-    an idle machine: a measurement, not a pipeline output), where it has the same architecture and runtime."""
+    """The export stage's runtimes per architecture: test macro-F1, the share of test documents given PyTorch
+    fp32's class, and size (the stage's, reproducible), and p50 latency at batch 1 and 32 from ``bench``
+    (``reports/bench/export.json``, written by bench/bench_export.py on an idle machine: a measurement, not a
+    pipeline output), where it has the same architecture and runtime."""
     if not rows:
         return None
     timed = {(b.get("arch"), b.get("runtime")): b for b in bench or []}
-    header = ["architecture", "runtime", "test macro-F1", "size MB", "p50 ms, batch 1 †", "p50 ms, batch 32 †"]
+    header = [
+        "architecture", "runtime", "test macro-F1", "same class as fp32", "size MB", "p50 ms, batch 1 †",
+        "p50 ms, batch 32 †",
+    ]  # fmt: skip
     out = []
     for r in rows:
         t = timed.get((r.get("arch"), r.get("runtime")), {})
-        cells = (r.get("macro_f1"), r.get("size_mb"), t.get("p50_ms_b1"), t.get("p50_ms_b32"))
+        cells = (r.get("macro_f1"), r.get("same_as_fp32"), r.get("size_mb"), t.get("p50_ms_b1"), t.get("p50_ms_b32"))
         out.append([str(r.get("arch")), str(r.get("runtime")), *(tables.fmt(c) for c in cells)])
     return Table(header, out)
 

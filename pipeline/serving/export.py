@@ -4,12 +4,15 @@ Every neural classifier (the train stage's networks, the finetune stage's Huggin
 to ONNX with dynamic batch and length axes; the graph returns logits. Recurrent encoders are exported through
 their padded forward with a mask (:meth:`~pipeline.models.networks.RecurrentEncoder._padded_states`), since
 packed sequences do not export reliably. ``onnxruntime.quantization.quantize_dynamic`` gives the int8 file
-(weights int8, activations quantised on the fly); PyTorch's dynamic quantisation of LSTM/GRU/Linear is the
-comparison. :class:`OnnxPredictor` uses the trained predictor's own preprocessing and runs the ONNX graph.
+(weights int8, activations quantised on the fly; CNN encoders quantised from a graph that computes their
+convolutions as one matrix product, see :func:`convolutions_as_matmul`); PyTorch's dynamic quantisation of
+LSTM/GRU/Linear is the comparison. :class:`OnnxPredictor` uses the trained predictor's own preprocessing and runs
+the ONNX graph.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import warnings
@@ -47,6 +50,72 @@ def padded_recurrent(net: Any) -> Iterator[Any]:
     finally:
         for m in encoders:
             m.padded = False
+
+
+@contextmanager
+def convolutions_as_matmul(net: Any) -> Iterator[Any]:
+    """Every CNN encoder inside ``net`` computes its convolutions as one matrix product meanwhile: each output
+    position's window of ``max(kernel_sizes)`` embedded tokens (padded) times one weight matrix holding every
+    kernel's taps (zeros where a shorter kernel has none). The same numbers as the convolutions (float rounding
+    apart): the form the int8 file is quantised from, because ONNX Runtime's integer matrix product
+    (MatMulInteger) is about twice as fast as its float one while its integer convolution (ConvInteger) is 3-4x
+    slower than the float Conv (300-dimensional embeddings, 100 filters, one thread)."""
+    import types
+
+    import torch
+
+    from pipeline.models.networks import CNNEncoder
+
+    encoders = [m for m in net.modules() if isinstance(m, CNNEncoder)]
+    for m in encoders:
+        width, dim = max(m.kernel_sizes), m.embedding.embedding_dim
+        weight = torch.zeros(width * dim, m.output_dim)
+        for i, (k, conv) in enumerate(zip(m.kernel_sizes, m.convs, strict=True)):
+            taps = conv.weight.detach().permute(2, 1, 0)  # (k, dim, filters)
+            for j in range(k):  # kernel k's taps are the last k of the window
+                slot = width - k + j
+                weight[slot * dim : (slot + 1) * dim, i * conv.out_channels : (i + 1) * conv.out_channels] = taps[j]
+        m.register_buffer("window_weight", weight, persistent=False)
+        m.register_buffer("window_bias", torch.cat([c.bias.detach() for c in m.convs]), persistent=False)
+        m.pool = types.MethodType(_windowed_pool, m)
+    try:
+        yield net
+    finally:
+        for m in encoders:
+            del m.pool, m.window_weight, m.window_bias
+
+
+def _windowed_pool(self: Any, embedded: Any, ids: Any, lengths: Any) -> Any:
+    """:meth:`CNNEncoder.pool <pipeline.models.networks.CNNEncoder.pool>` by one matrix product (see
+    :func:`convolutions_as_matmul`); position t's window holds padded tokens t..t+width-1, so kernel k's output t
+    is the full convolution's output t."""
+    import torch
+
+    from pipeline.models.networks import _mask
+
+    width = max(self.kernel_sizes)
+    x = embedded * _mask(ids, lengths).unsqueeze(-1)
+    x = torch.nn.functional.pad(x, (0, 0, width - 1, width - 1))
+    steps = ids.size(1) + width - 1
+    windows = torch.cat([x[:, j : j + steps] for j in range(width)], dim=-1)  # (batch, steps, width * dim)
+    out = torch.relu(windows @ self.window_weight + self.window_bias)  # (batch, steps, kernels * filters)
+    positions = torch.arange(steps, device=ids.device)[None, :]
+    filters = self.convs[0].out_channels
+    pooled = []
+    for i, k in enumerate(self.kernel_sizes):
+        valid = positions < (lengths.to(ids.device) + k - 1)[:, None]
+        part = out[:, :, i * filters : (i + 1) * filters]
+        pooled.append(part.masked_fill(~valid.unsqueeze(-1), float("-inf")).max(1).values)
+    return torch.cat(pooled, dim=-1)
+
+
+def has_convolutions(predictor: Any) -> bool:
+    """Whether the predictor's network holds a CNN encoder (its int8 file comes from another graph)."""
+    from pipeline.models.networks import CNNEncoder
+
+    if kind(predictor.arch) == "pretrained":
+        return False
+    return any(isinstance(m, CNNEncoder) for m in predictor.module.net.modules())
 
 
 def _pretrained_graph(model: Any) -> Any:
@@ -89,9 +158,10 @@ def torch_logits(predictor: Any, rows: Sequence[Row]) -> np.ndarray:
     return out.float().numpy()
 
 
-def export_onnx(predictor: Any, rows: Sequence[Row], path: Path, opset: int = 17) -> Path:
+def export_onnx(predictor: Any, rows: Sequence[Row], path: Path, opset: int = 17, as_matmul: bool = False) -> Path:
     """Write the predictor's network to ``path`` as ONNX (logits), traced on ``rows`` (at least two, of
-    different lengths, so that no size is frozen into the graph)."""
+    different lengths, so that no size is frozen into the graph); ``as_matmul``: CNN encoders in the form
+    :func:`convolutions_as_matmul` gives (the source of their int8 file)."""
     import torch
 
     pretrained = kind(predictor.arch) == "pretrained"
@@ -105,13 +175,15 @@ def export_onnx(predictor: Any, rows: Sequence[Row], path: Path, opset: int = 17
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder-layer kernel has no ONNX form
     try:
-        _export(net, tuple(torch.from_numpy(example[n]) for n in names), path, names, axes, opset)
+        _export(net, tuple(torch.from_numpy(example[n]) for n in names), path, names, axes, opset, as_matmul)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     return path
 
 
-def _export(net: Any, example: tuple, path: Path, names: Sequence[str], axes: dict, opset: int) -> None:
+def _export(
+    net: Any, example: tuple, path: Path, names: Sequence[str], axes: dict, opset: int, as_matmul: bool = False
+) -> None:
     """The TorchScript exporter (about a second a model here); torch.export (``dynamo=True``, ~20 s) for
     self-attention, whose traced reshapes would freeze the example's length."""
     import torch
@@ -122,7 +194,8 @@ def _export(net: Any, example: tuple, path: Path, names: Sequence[str], axes: di
         batch, time = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=1)
         shapes = {n: ({0: batch, 1: time} if n != "lengths" else {0: batch}) for n in names}
         options = {"dynamic_shapes": shapes, "verbose": False, "report": False}
-    with padded_recurrent(net), torch.no_grad(), warnings.catch_warnings():
+    matmul = convolutions_as_matmul(net) if as_matmul else contextlib.nullcontext()
+    with padded_recurrent(net), matmul, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes
         torch.onnx.export(
             net,
@@ -139,7 +212,6 @@ def _export(net: Any, example: tuple, path: Path, names: Sequence[str], axes: di
 def quantize_onnx(src: Path, dst: Path) -> Path:
     """``quantize_dynamic``: int8 weights (MatMul, Gather, LSTM/GRU ...), activations quantised at run time, after
     onnxruntime's recommended pre-processing (symbolic shape inference and graph optimisation) where it applies."""
-    import contextlib
     import tempfile
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -158,6 +230,21 @@ def quantize_onnx(src: Path, dst: Path) -> Path:
             prepared = src
         quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8)
     return dst
+
+
+def export_int8(predictor: Any, rows: Sequence[Row], fp32: Path, dst: Path, check: Any = None) -> Path:
+    """``dst``: the int8 file, :func:`quantize_onnx` of the fp32 export ``fp32`` or, for a network with CNN
+    encoders, of its :func:`convolutions_as_matmul` export (traced on ``rows``), which ``check(path)`` (when
+    given) vets before it is quantised."""
+    import tempfile
+
+    if not has_convolutions(predictor):
+        return quantize_onnx(fp32, dst)
+    with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
+        source = export_onnx(predictor, rows, Path(tmp) / "matmul.onnx", as_matmul=True)
+        if check is not None:
+            check(source)
+        return quantize_onnx(source, dst)
 
 
 def quantize_torch(predictor: Any) -> Any:

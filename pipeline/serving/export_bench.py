@@ -46,18 +46,22 @@ def torch_size_mb(predictor: Any) -> float:
     return buffer.tell() / 1e6
 
 
-def macro_f1(predictor: Any, rows: Sequence[Row]) -> float:
+def predicted(predictor: Any, rows: Sequence[Row]) -> list[int]:
+    """The predicted class of every row."""
+    return [max(range(len(p)), key=p.__getitem__) for p in predictor.predict_proba(rows)]
+
+
+def macro_f1(labels: Sequence[int], predictions: Sequence[int]) -> float:
     from sklearn.metrics import f1_score
 
-    probs = predictor.predict_proba(rows)
-    predicted = [max(range(len(p)), key=p.__getitem__) for p in probs]
-    return float(f1_score([int(r["label"]) for r in rows], predicted, average="macro"))
+    return float(f1_score(list(labels), list(predictions), average="macro"))
 
 
 def bench_runtimes(
-    base: Any, files: dict[str, Path], rows: Sequence[Row], threads: int, calls: int = 60, timed: bool = True
+    base: Any, files: dict[str, Path], rows: Sequence[Row], threads: int, calls: int = 200, timed: bool = True
 ) -> list[dict[str, Any]]:
-    """One row per runtime: ``arch``, ``runtime``, ``macro_f1``, ``size_mb`` and, when ``timed``,
+    """One row per runtime: ``arch``, ``runtime``, ``macro_f1``, ``size_mb``, ``same_as_fp32`` (the share of rows
+    whose predicted class equals PyTorch fp32's) and, when ``timed``,
     ``p50_ms_b1``, ``p50_ms_b32`` (measurements: the export stage leaves them to bench/bench_export.py)."""
     predictors: dict[str, tuple[Any, float]] = {
         "torch-fp32": (base, torch_size_mb(base)),
@@ -67,12 +71,17 @@ def bench_runtimes(
     quantised = quantize_torch(base)
     predictors["torch-int8"] = (quantised, torch_size_mb(quantised))
     models = {runtime: predictors[runtime][0] for runtime in RUNTIMES}
+    labels = [int(r["label"]) for r in rows]
+    classes = {runtime: predicted(models[runtime], rows) for runtime in RUNTIMES}
+    reference = classes["torch-fp32"]
     out = [
         {
             "arch": base.arch,
             "runtime": runtime,
-            "macro_f1": round(macro_f1(models[runtime], rows), 4),
+            "macro_f1": round(macro_f1(labels, classes[runtime]), 4),
             "size_mb": round(predictors[runtime][1], 3),
+            # on a small test split one changed answer moves macro-F1 by points: say how many changed
+            "same_as_fp32": round(sum(a == b for a, b in zip(classes[runtime], reference, strict=True)) / len(rows), 4),
         }
         for runtime in RUNTIMES
     ]

@@ -7,13 +7,16 @@ baseline has no ONNX form here), loads ``<models_dir>/<arch>/`` with
 - ``<models_dir>/export/<arch>/model.onnx``: the network's logits, inputs ``ids``/``lengths`` (networks) or
   ``input_ids``/``attention_mask`` (Hugging Face models), dynamic batch and length axes; recurrent encoders
   through their padded forward with a mask;
-- ``<models_dir>/export/<arch>/model.int8.onnx``: ``onnxruntime.quantization.quantize_dynamic`` (int8 weights).
+- ``<models_dir>/export/<arch>/model.int8.onnx``: ``onnxruntime.quantization.quantize_dynamic`` (int8 weights)
+  of that graph or, for CNN encoders, of one that computes their convolutions as a matrix product (ONNX
+  Runtime's integer convolution is slower than its float one; its integer matrix product is faster).
 
-The fp32 graph's logits are compared with PyTorch's on the whole test split (in batches, and the shortest and
-longest documents alone): a gap over 1e-4 stops the stage. ``<models_dir>/export/export.json`` is a list with
-one row per architecture and runtime (``torch-fp32``, ``onnx-fp32``, ``onnx-int8``, ``torch-int8``: PyTorch
-dynamic quantisation of LSTM/GRU/Linear): ``arch``, ``runtime``, ``macro_f1`` (test split), ``size_mb`` (file,
-or serialised weights for PyTorch), and ``max_abs_diff`` (ONNX fp32 rows: the largest logit gap to PyTorch).
+The fp32 graph's logits (and the matrix-product graph's, before it is quantised) are compared with PyTorch's on the
+whole test split (in batches, and the shortest and longest documents alone): a gap over 1e-4 stops the stage.
+``<models_dir>/export/export.json`` is a list with one row per architecture and runtime (``torch-fp32``,
+``onnx-fp32``, ``onnx-int8``, ``torch-int8``: PyTorch dynamic quantisation of LSTM/GRU/Linear): ``arch``,
+``runtime``, ``macro_f1`` (test split), ``size_mb`` (file, or serialised weights for PyTorch), and ``max_abs_diff``
+(ONNX fp32 rows: the largest logit gap to PyTorch).
 Latencies are measurements, not outputs (they vary with the machine's load, and an output must not):
 ``bench/bench_export.py`` times these files and writes ``reports/bench/export.json`` with ``p50_ms_b1`` and
 ``p50_ms_b32`` beside the same keys, which the report shows.
@@ -21,6 +24,7 @@ Latencies are measurements, not outputs (they vary with the machine's load, and 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,7 @@ from pipeline import cli
 from pipeline.config import Params, load_params
 from pipeline.data.jsonl import DataError, write_json
 from pipeline.data.split import read_split
-from pipeline.serving.export import OnnxPredictor, export_onnx, exportable, onnx_files, quantize_onnx, torch_logits
+from pipeline.serving.export import OnnxPredictor, export_int8, export_onnx, exportable, onnx_files, torch_logits
 from pipeline.serving.export_bench import bench_runtimes
 from pipeline.serving.predict import load_predictor
 
@@ -42,6 +46,14 @@ def parity(base: Any, onnx: OnnxPredictor, rows: list[dict[str, Any]]) -> float:
     by_length = sorted(rows, key=lambda r: len(r["tokens"]))
     groups = [rows[i : i + 32] for i in range(0, len(rows), 32)] + [[by_length[0]], [by_length[-1]]]
     return max(float(np.abs(onnx.logits(g) - torch_logits(base, g)).max()) for g in groups)
+
+
+def checked(base: Any, path: Path, rows: list[dict[str, Any]], threads: int) -> float:
+    """:func:`parity` of the ONNX file ``path``; a gap over :data:`TOLERANCE` stops the stage."""
+    gap = parity(base, OnnxPredictor(base, path, threads), rows)
+    if gap > TOLERANCE:
+        raise DataError(f"{path}: ONNX logits differ from PyTorch by {gap:.2e} (allowed {TOLERANCE:g})")
+    return gap
 
 
 def export(params: Params, timed: bool = False, out_dir: Path | None = None) -> list[dict[str, Any]]:
@@ -66,11 +78,10 @@ def export(params: Params, timed: bool = False, out_dir: Path | None = None) -> 
             raise DataError(f"{model_dir / 'run.json'}: no trained model (run `dvc repro` for {arch} first)")
         predictor = load_predictor(model_dir, processed)
         files = onnx_files(out_dir, arch)
-        export_onnx(predictor, [by_length[-1], by_length[0]], files["fp32"])
-        quantize_onnx(files["fp32"], files["int8"])
-        gap = parity(predictor, OnnxPredictor(predictor, files["fp32"], threads), rows)
-        if gap > TOLERANCE:
-            raise DataError(f"{files['fp32']}: ONNX logits differ from PyTorch by {gap:.2e} (allowed {TOLERANCE:g})")
+        example = [by_length[-1], by_length[0]]
+        gap = checked(predictor, export_onnx(predictor, example, files["fp32"]), rows, threads)
+        check = functools.partial(checked, predictor, rows=rows, threads=threads)
+        export_int8(predictor, example, files["fp32"], files["int8"], check=check)
         bench = bench_runtimes(predictor, files, rows, threads, timed=timed)
         for row in bench:
             if row["runtime"] == "onnx-fp32":
