@@ -10,6 +10,10 @@ Latencies are measurements, so they live here and not in the stage's outputs (wh
 on every run). Writes ``reports/bench/export.json``: a list of rows with ``arch``, ``runtime``, ``macro_f1``,
 ``p50_ms_b1``, ``p50_ms_b32``, ``size_mb`` (and ``max_abs_diff`` on ONNX fp32 rows); the report shows it.
 
+Self-attention (``transformer``) and BERT rows are always there: an architecture of ``FAMILIES`` that this
+checkout does not train is trained (``transformer``) or pre-trained and fine-tuned (``bert``, with the pretrain
+and finetune params) on the same splits in a temporary folder, and its rows carry ``trained_by: bench_export``.
+
 The demo's networks are small (32-dimensional embeddings, 32 filters): their graphs take tens of microseconds,
 and integer kernels pay only on larger products. So the benchmark also trains ``cnn`` at Kim (2014)'s size
 (300-dimensional embeddings, 100 filters per kernel size; ``WIDE_CNN``) on the same splits, in a temporary
@@ -45,48 +49,70 @@ def main() -> None:
         subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "export"], cwd=REPO, check=True)
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:  # the stage's own outputs stay as they are
         rows = export(params, timed=True, out_dir=Path(tmp))
+    for arch in [a for a in FAMILIES if a not in params.trained]:
+        rows += [r | {"trained_by": "bench_export"} for r in trained_here(params, arch)]
     if not rows:
-        sys.exit("bench_export: no network to export (train.architectures has none)")
+        sys.exit("bench_export: no network to export")
     path = save("export", rows)
     show(rows)
     print(f"wrote {path}")
     if os.environ.get("EXPORT_WIDE", "1") != "0":
-        wide = wide_cnn_rows(params)
+        wide = [r | {"train_overrides": dict(WIDE_CNN)} for r in trained_here(params, "cnn", **WIDE_CNN)]
         show(wide)
         print(f"wrote {save('export_wide_cnn', wide)}")
 
 
 WIDE_CNN = {"embedding_dim": 300, "cnn_filters": 100}
+FAMILIES = ("transformer", "bert")  # self-attention and BERT: exported and timed even when the demo trains neither
 
 
-def wide_cnn_rows(params: Any) -> list[dict[str, Any]]:
-    """``cnn`` trained with :data:`WIDE_CNN` on this checkout's splits (base seed, no tuned params), exported,
-    checked and timed like the stage's models; every row carries ``train_overrides``."""
-    from pipeline.stages.export import export
-    from pipeline.training.classifier import train_network
+def isolated(params: Any, work: Path, trained: list[str], finetuned: list[str], **train: Any) -> Any:
+    """``params`` training ``trained`` and fine-tuning ``finetuned`` (with ``train`` overrides) in ``work``: its
+    own models folder, MLflow store, states and pretrained BERT; no tuning, no ensemble."""
     from pipeline.tuning.space import override
 
-    with tempfile.TemporaryDirectory(prefix="bench-export-wide-") as tmp:
+    keys = {f"train.{k}": v for k, v in train.items()}
+    return override(
+        params,
+        keys
+        | {
+            "base.models_dir": str(work / "models"),
+            "base.mlflow_tracking_uri": f"sqlite:///{work / 'mlflow.db'}",
+            "train.state_dir": str(work / "state"),
+            "train.architectures": trained,
+            "finetune.architectures": finetuned,
+            "finetune.checkpoints": {},
+            "finetune.state_dir": str(work / "finetune-state"),
+            "pretrain.output_dir": str(work / "pretrained"),
+            "pretrain.state_dir": str(work / "pretrain-state"),
+            "ensemble.enabled": False,
+            "tune.architectures": [],
+        },
+        source="bench_export",
+    )
+
+
+def trained_here(params: Any, arch: str, **train: Any) -> list[dict[str, Any]]:
+    """``arch`` trained (a network: base seed, no tuned params) or pre-trained and fine-tuned (``bert``) on this
+    checkout's splits in a temporary folder, then exported, checked and timed like the stage's models."""
+    from pipeline.stages.export import export
+    from pipeline.training.classifier import train_network
+
+    with tempfile.TemporaryDirectory(prefix=f"bench-export-{arch}-") as tmp:
         work = Path(tmp)
-        keys = {f"train.{k}": v for k, v in WIDE_CNN.items()}
-        wide = override(
-            params,
-            keys
-            | {
-                "base.models_dir": str(work / "models"),
-                "base.mlflow_tracking_uri": f"sqlite:///{work / 'mlflow.db'}",
-                "train.state_dir": str(work / "state"),
-                "train.architectures": ["cnn"],
-                "finetune.architectures": [],
-                "ensemble.enabled": False,
-                "tune.architectures": [],
-            },
-            source="bench_export",
-        )
-        print(f"bench_export: training cnn with {WIDE_CNN}", flush=True)
-        train_network(wide, "cnn", work / "models" / "cnn", work / "state" / "cnn")
-        rows = export(wide, timed=True, out_dir=work / "export")
-    return [r | {"train_overrides": dict(WIDE_CNN)} for r in rows]
+        if arch == "bert":
+            from pipeline.pretrained.pretraining import pretrain
+            from pipeline.stages.finetune import finetune
+
+            sub = isolated(params, work, ["tfidf_linear"], ["bert"], **train)
+            print("bench_export: pre-training and fine-tuning bert (pretrain and finetune params)", flush=True)
+            pretrain(sub)
+            finetune(sub, "bert")
+        else:
+            sub = isolated(params, work, [arch], [], **train)
+            print(f"bench_export: training {arch} {train or '(train params)'}", flush=True)
+            train_network(sub, arch, work / "models" / arch, work / "state" / arch)
+        return export(sub, timed=True, out_dir=work / "export")
 
 
 def show(rows: list[dict[str, Any]]) -> None:

@@ -81,6 +81,7 @@ def test_onnx_fp32_matches_pytorch_on_the_whole_split(split, tmp_path, monkeypat
     predictor = network(arch, pooling, layers, vocab)
     path = export_onnx(predictor, rows[2:4], tmp_path / "model.onnx")
     assert_parity(predictor, path, rows)
+    assert not list(tmp_path.glob("*.data"))  # one self-contained file, whichever exporter wrote it
     # the int8 file holds int8 weights, loads and gives probabilities for every row; onnxruntime's shape
     # inference leaves nothing in the working directory (it saves a graph it cannot follow there)
     (tmp_path / "cwd").mkdir()
@@ -154,6 +155,9 @@ def test_bert_exports_with_the_same_logits(split, tmp_path, monkeypatch):
     predictor = PretrainedPredictor("bert", BertForSequenceClassification(config), tok, None, 32)
     path = export_onnx(predictor, rows[:2], tmp_path / "model.onnx")
     onnx = assert_parity(predictor, path, rows)
+    assert not list(tmp_path.glob("*.data")) and path.stat().st_size > 4 * sum(
+        p.numel() for p in predictor.model.parameters()
+    )
     assert np.allclose(np.array(onnx.predict_proba(rows)), np.array(predictor.predict_proba(rows)), atol=1e-5)
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")  # shape inference fails on this graph and saves it in the working directory

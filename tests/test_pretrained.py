@@ -138,6 +138,29 @@ def tiny_tokenizer():
     return train_wordpiece([d["text"] for d in make_raw_docs(40)], 60, 1, 128)
 
 
+def test_wordpiece_training_gives_the_same_ids_every_time():
+    """tokenizers' WordPieceTrainer numbered ## forms in hash order (another vocabulary each run at the size cut)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from pipeline.pretrained.tokenizer import SPECIALS, train_wordpiece
+
+    texts = [d["text"] for d in make_raw_docs(120)]
+    vocabs = [train_wordpiece(texts, 300, 2, 128).get_vocab() for _ in range(4)]
+    assert all(v == vocabs[0] for v in vocabs[1:]) and 100 < len(vocabs[0]) <= 300
+    assert [t for t, i in sorted(vocabs[0].items(), key=lambda kv: kv[1])][:5] == SPECIALS
+    tok = train_wordpiece(texts, 300, 2, 128)
+    chars = {c for t in texts for w, _ in pre_tokenizers.BertPreTokenizer().pre_tokenize_str(t.lower()) for c in w}
+    assert all(c in vocabs[0] and "[UNK]" not in tok.tokenize(c) for c in chars)  # every character alone
+    # the same kind of vocabulary as the library's own trainer: its ## forms and merged pieces
+    reference = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    reference.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=300, min_frequency=2, special_tokens=SPECIALS, show_progress=False)
+    reference.train_from_iterator([t.lower() for t in texts], trainer)
+    assert len(set(reference.get_vocab()) & set(vocabs[0])) >= 0.95 * len(vocabs[0])
+    decoded = tok.decode(tok(texts[0])["input_ids"], skip_special_tokens=True)
+    assert decoded.replace(" ", "") == texts[0].lower().replace(" ", "")
+
+
 def test_masking_follows_bert_recipe():
     from pipeline.pretrained.masking import IGNORE, MLMCollator
 

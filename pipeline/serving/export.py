@@ -193,7 +193,10 @@ def _export(
     if dynamo:
         batch, time = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=1)
         shapes = {n: ({0: batch, 1: time} if n != "lengths" else {0: batch}) for n in names}
-        options = {"dynamic_shapes": shapes, "verbose": False, "report": False}
+        # one self-contained file (the weights inside, as the TorchScript exporter writes them) unless protobuf's
+        # 2 GB limit forbids it: then the weights go to <file>.data beside it
+        weights = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+        options = {"dynamic_shapes": shapes, "verbose": False, "report": False, "external_data": weights > 1.5e9}
     matmul = convolutions_as_matmul(net) if as_matmul else contextlib.nullcontext()
     with padded_recurrent(net), matmul, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes
@@ -321,6 +324,12 @@ class OnnxPredictor:
     def explain(self, row: Row, **kwargs: Any) -> dict[str, Any]:
         """The PyTorch model's explanation (gradients and attention weights are not in the ONNX graph)."""
         return self.base.explain(row, **kwargs)
+
+
+def onnx_size_mb(path: Path) -> float:
+    """The ONNX file's size with its external weights (``<file>.data``, written for models over 1.5 GB), in MB."""
+    data = path.with_name(path.name + ".data")
+    return (path.stat().st_size + (data.stat().st_size if data.is_file() else 0)) / 1e6
 
 
 def onnx_files(export_dir: Path, arch: str) -> dict[str, Path]:

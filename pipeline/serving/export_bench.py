@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.serving.export import OnnxPredictor, quantize_torch
+from pipeline.serving.export import OnnxPredictor, onnx_size_mb, quantize_torch
 
 Row = dict[str, Any]
 RUNTIMES = ("torch-fp32", "onnx-fp32", "onnx-int8", "torch-int8")
@@ -65,8 +65,8 @@ def bench_runtimes(
     ``p50_ms_b1``, ``p50_ms_b32`` (measurements: the export stage leaves them to bench/bench_export.py)."""
     predictors: dict[str, tuple[Any, float]] = {
         "torch-fp32": (base, torch_size_mb(base)),
-        "onnx-fp32": (OnnxPredictor(base, files["fp32"], threads), files["fp32"].stat().st_size / 1e6),
-        "onnx-int8": (OnnxPredictor(base, files["int8"], threads), files["int8"].stat().st_size / 1e6),
+        "onnx-fp32": (OnnxPredictor(base, files["fp32"], threads), onnx_size_mb(files["fp32"])),
+        "onnx-int8": (OnnxPredictor(base, files["int8"], threads), onnx_size_mb(files["int8"])),
     }
     quantised = quantize_torch(base)
     predictors["torch-int8"] = (quantised, torch_size_mb(quantised))
