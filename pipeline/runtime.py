@@ -7,17 +7,19 @@ that shares a core with the other process, while one thread would have run at ne
 
 - **intra-op threads** start at the cores this process may use (``os.sched_getaffinity``), divided among
   the processes that share them (CPU DDP processes, parallel tuning workers), at least 1;
-- **adaptive**: while a fit runs, :class:`CpuLoad` measures every second how many of those cores other
-  processes keep busy (``/proc/stat`` minus this process's own CPU time) and the fit's thread governor
-  (``pipeline.training.callbacks.ThreadGovernor``) lowers the thread count to the free cores, and raises
-  it again when they free up;
+- **adaptive** (trainings with ``base.deterministic: false``, and the servers): while a fit runs, :class:`CpuLoad`
+  measures every second how many of those cores other processes keep busy (``/proc/stat`` minus this process's
+  own CPU time) and the fit's thread governor (``pipeline.training.callbacks.ThreadGovernor``) lowers the
+  thread count to the free cores, and raises it again when they free up;
 - a fixed count instead: the trainer param ``num_threads`` (> 0) or the environment variable
   ``PIPELINE_NUM_THREADS`` (which wins);
-- **reproducible stages** (the language models' training and the generate stage, with ``base.deterministic``)
-  take a fixed count, 1 unless one is set (:func:`reproducible_threads`): CPU kernels split their sums
-  among the threads, so the same training with 1 and with 2 threads ends with different weights (measured:
-  up to 1.2e-5 apart after two epochs of the default-size GPT-2), and an adaptive count would make the
-  result depend on the machine's load;
+- **reproducible trainings** (every CPU fit — classifiers, tuning trials, pretraining, fine-tuning, language
+  models — and the generate stage, with ``base.deterministic``, the default) take a fixed count, 1 unless one
+  is set (:func:`reproducible_threads`): CPU kernels split their sums among the threads, so the same training
+  with 1 and with 2 threads ends with different weights (measured: up to 1.2e-5 apart after two epochs of the
+  default-size GPT-2; classifier checkpoints 1e-6 apart after 4 steps), and an adaptive count made the result
+  depend on the machine's load. One thread is also what a busy core leaves at full speed, and the demo's
+  networks train as fast on one thread as on two here (GRU: 13.3 s both);
 - **one inter-op thread** (the pipeline runs no parallel graph branches) and DataLoader workers from the
   trainer param ``num_workers`` (0 by default: the data are small and tokenised ahead).
 

@@ -1,6 +1,8 @@
 """Train two tiny models on synthetic data, then evaluate and report; check files and MLflow."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,12 +82,21 @@ def test_mlflow_holds_one_run_per_architecture_with_curves_and_test_metrics(trai
         assert {"run.json", "best.ckpt", f"{arch}.json"} <= artifacts
 
 
-def test_same_params_give_the_same_training(trained):
+def test_same_params_give_the_same_training_even_beside_a_busy_process(trained):
+    """Under ``base.deterministic`` a training runs on a fixed thread count (1), not the load-following governor:
+    CPU kernels split sums among threads, so a thread count that changed with the load changed the weights."""
     root, params, records, _ = trained
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        again = train(params, "lstm").model_dump()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # holds a core during the retraining
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(root)
+            mp.delenv("PIPELINE_NUM_THREADS", raising=False)
+            again = train(params, "lstm").model_dump()
+    finally:
+        busy.kill()
+        busy.wait(timeout=10)
     assert again["curve"] == records["lstm"]["curve"]
+    assert again["torch_threads"] == records["lstm"]["torch_threads"] == 1
 
 
 def test_metrics_json_and_eval_files(trained):

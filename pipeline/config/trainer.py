@@ -53,9 +53,9 @@ class TrainerParams(Section):
     )
     num_threads: NonNegativeInt = Field(
         0,
-        description="torch intra-op threads per training process; 0 = auto: the cores this process may use "
-        "(os.sched_getaffinity) divided among its processes, lowered while other processes keep cores busy; "
-        "env PIPELINE_NUM_THREADS overrides it.",
+        description="torch intra-op threads per training process; 0 = auto: 1 under base.deterministic (the same "
+        "weights under any load), else the cores this process may use (os.sched_getaffinity) divided among its "
+        "processes, lowered while other processes keep cores busy; env PIPELINE_NUM_THREADS overrides it.",
     )
 
     @field_validator("devices", mode="before")

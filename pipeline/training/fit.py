@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import ParamsError
-from pipeline.runtime import ThreadSettings, apply_thread_policy
+from pipeline.runtime import ThreadSettings, apply_thread_policy, reproducible_threads
 from pipeline.training.callbacks import RecordCurve, ThreadGovernor, best_and_last
 from pipeline.training.distributed import is_rank_zero
 from pipeline.training.state import TrainingState
@@ -298,6 +298,8 @@ def fit(
     ``section``'s trainer keys; the caller seeds and builds the module. See the module docstring."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
     requested = section.num_threads if spec.num_threads is None else spec.num_threads
+    if _on_cpu(section):  # the same weights under any load: a fixed count under base.deterministic (1 when 0)
+        requested = reproducible_threads(requested, base.deterministic)
     threads = apply_thread_policy(requested, spec.processes * processes_per_machine(section))
     recorder = recorder or RecordCurve()
     state = spec.state
