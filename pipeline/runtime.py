@@ -13,7 +13,7 @@ that shares a core with the other process, while one thread would have run at ne
   thread count to the free cores, and raises it again when they free up;
 - a fixed count instead: the trainer param ``num_threads`` (> 0) or the environment variable
   ``PIPELINE_NUM_THREADS`` (which wins);
-- **reproducible trainings** (every CPU fit — classifiers, tuning trials, pretraining, fine-tuning, language
+- **reproducible trainings** (every fit — classifiers, tuning trials, pretraining, fine-tuning, language
   models — and the generate stage, with ``base.deterministic``, the default) take a fixed count, 1 unless one
   is set (:func:`reproducible_threads`): CPU kernels split their sums among the threads, so the same training
   with 1 and with 2 threads ends with different weights (measured: up to 1.2e-5 apart after two epochs of the

@@ -11,7 +11,6 @@ from typing import Any
 from pipeline.config import LM_NAMES, Params, ParamsError
 from pipeline.data.jsonl import DataError, read_json
 from pipeline.data.split import read_split
-from pipeline.runtime import reproducible_threads
 from pipeline.tracking import flat_params, provenance
 from pipeline.training.fit import LM_MONITOR, resumable_settings
 from pipeline.training.run_record import RunRecord
@@ -105,7 +104,6 @@ def train_lm(params: Params, name: str, callbacks: Sequence[Any] = ()) -> RunRec
         hyperparams=hyperparams,
         state=state,
         out_dir=out_dir / "checkpoints",  # read below, then removed: the LM folder is the model
-        num_threads=reproducible_threads(gt.num_threads, base.deterministic),  # same weights under any load
     )
     loaders = (
         DataLoader(train_ds, batch_size=gt.batch_size, shuffle=True, num_workers=gt.num_workers),

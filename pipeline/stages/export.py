@@ -41,16 +41,13 @@ from pipeline.serving.predict import load_predictor
 TOLERANCE = 1e-4
 
 
-def parity(base: Any, onnx: OnnxPredictor, rows: list[dict[str, Any]]) -> float:
-    """The largest |ONNX - PyTorch| logit on every row (batches of 32, and the shortest and longest alone)."""
+def checked(base: Any, path: Path, rows: list[dict[str, Any]], threads: int) -> float:
+    """The largest |ONNX - PyTorch| logit of the ONNX file ``path`` on every row (batches of 32, and the shortest and
+    longest alone); a gap over :data:`TOLERANCE` stops the stage."""
+    onnx = OnnxPredictor(base, path, threads)
     by_length = sorted(rows, key=lambda r: len(r["tokens"]))
     groups = [rows[i : i + 32] for i in range(0, len(rows), 32)] + [[by_length[0]], [by_length[-1]]]
-    return max(float(np.abs(onnx.logits(g) - torch_logits(base, g)).max()) for g in groups)
-
-
-def checked(base: Any, path: Path, rows: list[dict[str, Any]], threads: int) -> float:
-    """:func:`parity` of the ONNX file ``path``; a gap over :data:`TOLERANCE` stops the stage."""
-    gap = parity(base, OnnxPredictor(base, path, threads), rows)
+    gap = max(float(np.abs(onnx.logits(g) - torch_logits(base, g)).max()) for g in groups)
     if gap > TOLERANCE:
         raise DataError(f"{path}: ONNX logits differ from PyTorch by {gap:.2e} (allowed {TOLERANCE:g})")
     return gap

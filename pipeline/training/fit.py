@@ -298,8 +298,7 @@ def fit(
     ``section``'s trainer keys; the caller seeds and builds the module. See the module docstring."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on GPUs
     requested = section.num_threads if spec.num_threads is None else spec.num_threads
-    if _on_cpu(section):  # the same weights under any load: a fixed count under base.deterministic (1 when 0)
-        requested = reproducible_threads(requested, base.deterministic)
+    requested = reproducible_threads(requested, base.deterministic)  # the same weights under any load (1 when 0)
     threads = apply_thread_policy(requested, spec.processes * processes_per_machine(section))
     recorder = recorder or RecordCurve()
     state = spec.state
