@@ -100,7 +100,9 @@ def kill_mid_trial(victim: subprocess.Popen, url: str, pid_tag: str | None, time
         running = [
             t
             for t in seen
-            if t.state.name == "RUNNING" and (pid_tag is None or t.user_attrs.get("worker", "").endswith(pid_tag))
+            if t.state.name == "RUNNING"
+            and t.params  # its params suggested: killed mid-trial, not between creating it and sampling
+            and (pid_tag is None or t.user_attrs.get("worker", "").endswith(pid_tag))
         ]
         if "COMPLETE" in states and running:
             victim.send_signal(signal.SIGKILL)
